@@ -1,0 +1,34 @@
+"""An embedded PostgreSQL for machines without ``DATABASE_URL``.
+
+``pgserver`` ships a real PostgreSQL 16 as a pip package. The data directory is kept
+between runs, so ``make run`` twice sees the same organizations and keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def start_embedded(pgdata: Path) -> str:
+    """Start (or attach to) the embedded server in ``pgdata`` and return its URL."""
+    import pgserver  # deferred: only needed without DATABASE_URL
+
+    pgdata.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None leaves the server running for the next process to attach to;
+    # pgserver reuses a live postmaster in the same directory.
+    server = pgserver.get_server(str(pgdata.resolve()), cleanup_mode=None)  # type: ignore[attr-defined]
+    url: str = server.get_uri()
+    log.info("embedded PostgreSQL at %s (data in %s)", url, pgdata)
+    return url
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """``DATABASE_URL`` when set, else the embedded server's URL."""
+    if settings.database_url:
+        return settings.database_url
+    return start_embedded(settings.pgdata_dir)

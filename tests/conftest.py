@@ -1,0 +1,100 @@
+"""Real PostgreSQL for every test that touches data.
+
+The server is ``DATABASE_URL`` when set, else an embedded PostgreSQL started for this
+run. Each run gets its own database (created here, dropped at the end); each test
+starts from empty tables (``db_url`` truncates them first), so tests may commit freely
+and a server running in another process sees the same data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from gateway.db.migrate import migrate
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+def _admin_url(tmp_root: Path) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from gateway.db.embedded import start_embedded
+
+    return start_embedded(tmp_root / "pgdata")
+
+
+def with_dbname(url: str, dbname: str) -> str:
+    """The same server URL pointed at another database."""
+    return psycopg.conninfo.make_conninfo(url, dbname=dbname)
+
+
+def create_database(admin_url: str) -> str:
+    name = f"gwtest_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return with_dbname(admin_url, name)
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name))))
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _admin_url(tmp_path_factory.mktemp("pg"))
+
+
+@pytest.fixture(scope="session")
+def migrated_db_url(pg_admin_url: str) -> Iterator[str]:
+    url = create_database(pg_admin_url)
+    migrate(url)
+    yield url
+    drop_database(pg_admin_url, url)
+
+
+@pytest.fixture(scope="session")
+def _tables(migrated_db_url: str) -> list[str]:
+    with psycopg.connect(migrated_db_url) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'gateway_schema_migrations' ORDER BY tablename"
+        ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+@pytest.fixture
+def db_url(migrated_db_url: str, _tables: list[str]) -> str:
+    """A migrated database whose tables are empty at the start of the test."""
+    if _tables:
+        with psycopg.connect(migrated_db_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
+                    sql.SQL(", ").join(sql.Identifier(t) for t in _tables)
+                )
+            )
+    return migrated_db_url
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[Conn]:
+    """An autocommit connection to the test database."""
+    with psycopg.connect(db_url, autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture
+def empty_db_url(pg_admin_url: str) -> Iterator[str]:
+    """A brand-new database with nothing in it (for migration tests)."""
+    url = create_database(pg_admin_url)
+    yield url
+    drop_database(pg_admin_url, url)
