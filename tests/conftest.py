@@ -21,6 +21,8 @@ from gateway.db.migrate import migrate
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
+pytest_plugins = ["tests.support.fixtures"]
+
 
 def _admin_url(tmp_root: Path) -> str:
     url = os.environ.get("DATABASE_URL")

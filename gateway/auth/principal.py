@@ -1,0 +1,42 @@
+"""The resolved caller: identity plus the organization and group policy that applies."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class GroupPolicy(msgspec.Struct, frozen=True):
+    group_id: str
+    allowed_tiers: tuple[str, ...] | None
+    system_prompt: str | None
+
+
+class OrgPolicy(msgspec.Struct, frozen=True):
+    organization_id: str
+    allowed_tiers: tuple[str, ...]
+    # Model id -> tier name, or None when the model is disabled for the organization.
+    model_tier_assignments: dict[str, str | None]
+    system_prompt: str | None
+    monthly_budget_millicents: int | None
+    budget_alert_threshold: int
+    budget_hard_limit: bool
+
+
+class Principal(msgspec.Struct, frozen=True):
+    user_id: str
+    organization_id: str
+    role: str  # owner | admin | finance | member
+    email: str
+    org: OrgPolicy
+    groups: tuple[GroupPolicy, ...] = ()
+    key_id: str | None = None  # set when authenticated by API key
+    auth: str = "api_key"  # api_key | jwt
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in ("owner", "admin")
+
+    @property
+    def sees_whole_org(self) -> bool:
+        """Owners, admins and finance read the whole organization's reports."""
+        return self.role in ("owner", "admin", "finance")

@@ -1,0 +1,59 @@
+"""The model catalog: which models exist, who serves them, and at what tier.
+
+Built-in defaults cover a Haiku-, Sonnet- and Opus-class Anthropic model and a basic,
+standard and premium OpenAI model; the ``GATEWAY_CONFIG`` file adds models or replaces
+built-in ones by id. The catalog is immutable once built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gateway.config import Complexity, ModelEntry
+
+AUTO_MODEL = "auto"
+
+DEFAULT_MODELS: tuple[ModelEntry, ...] = (
+    ModelEntry("claude-haiku-4-5", "anthropic", "claude-haiku-4-5", "basic", "simple"),
+    ModelEntry("claude-sonnet-4-5", "anthropic", "claude-sonnet-4-5", "standard", "medium"),
+    ModelEntry("claude-opus-4-5", "anthropic", "claude-opus-4-5", "premium", "complex"),
+    ModelEntry("claude-sonnet-4-20250514", "anthropic", "claude-sonnet-4-20250514", "standard"),
+    ModelEntry("gpt-4o-mini", "openai", "gpt-4o-mini", "basic", "simple"),
+    ModelEntry("gpt-4.1", "openai", "gpt-4.1", "standard", "medium"),
+    ModelEntry("gpt-5", "openai", "gpt-5", "premium", "complex"),
+)
+
+COMPLEXITIES: tuple[Complexity, ...] = ("simple", "medium", "complex")
+
+
+class Catalog:
+    """Model lookup by id, and the AUTO class table per provider."""
+
+    def __init__(self, models: Iterable[ModelEntry]) -> None:
+        by_id: dict[str, ModelEntry] = {}
+        for m in models:
+            by_id[m.id] = m
+        self._by_id = by_id
+        auto: dict[tuple[str, Complexity], ModelEntry] = {}
+        for m in by_id.values():
+            if m.complexity is not None:
+                auto.setdefault((m.provider, m.complexity), m)
+        self._auto = auto
+
+    @classmethod
+    def with_overrides(cls, overrides: Iterable[ModelEntry]) -> Catalog:
+        return cls([*DEFAULT_MODELS, *overrides])
+
+    def get(self, model_id: str) -> ModelEntry | None:
+        return self._by_id.get(model_id)
+
+    def models(self) -> list[ModelEntry]:
+        return list(self._by_id.values())
+
+    def for_complexity(self, provider: str, complexity: Complexity) -> ModelEntry | None:
+        """The model serving ``complexity`` requests for ``provider`` in AUTO mode."""
+        return self._auto.get((provider, complexity))
+
+    def auto_ladder(self, provider: str) -> list[ModelEntry]:
+        """The provider's AUTO models from simple to complex (missing classes skipped)."""
+        return [m for c in COMPLEXITIES if (m := self._auto.get((provider, c))) is not None]

@@ -1,0 +1,142 @@
+"""The app factory and its lifespan, which owns every long-lived resource."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from psycopg_pool import AsyncConnectionPool
+
+from gateway.auth.jwt import JWTVerifier
+from gateway.auth.resolver import PrincipalResolver
+from gateway.catalog import Catalog
+from gateway.config import load_config
+from gateway.http import admin_routes, report_routes, router_routes
+from gateway.http.errors import handle_exception
+from gateway.http.models_route import list_models
+from gateway.http.ops import healthz, metrics, readyz
+from gateway.http.proxy_routes import chat_completions, messages
+from gateway.metrics import Metrics
+from gateway.notify import listen
+from gateway.policy.budget import BudgetGuard, NoBudget
+from gateway.policy.budget_guard import build_budget_guard
+from gateway.providers.base import Provider
+from gateway.providers.upstream import AiohttpUpstream, UpstreamClient
+from gateway.proxy.conversations import ConversationGate
+from gateway.routing.store import RouterConfigStore
+from gateway.services import Services, build_prices, build_providers
+from gateway.settings import Settings
+from gateway.store.queue import WriteQueue
+
+log = logging.getLogger(__name__)
+
+# Extension points: other capabilities (budgets, reports, admin) add routes and wire services.
+ServiceHook = Callable[[Services], None]
+
+
+def _routes(handlers: list[Any]) -> list[Any]:
+    return list(handlers)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    upstream: UpstreamClient | None = None,
+    providers: dict[str, Provider] | None = None,
+    budget_factory: Callable[[Services], BudgetGuard] | None = None,
+    extra_routes: list[Any] | None = None,
+) -> Litestar:
+    """Build the app. ``upstream``/``providers`` replace the network seam in tests."""
+    if not settings.database_url:
+        raise ValueError("create_app needs settings.database_url (the CLI resolves the embedded server)")
+    url = settings.database_url
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        config = load_config(settings.config_path)
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            url, min_size=2, max_size=16, open=False, kwargs={"autocommit": True}, name="gateway"
+        )
+        await pool.open(wait=False)
+        client = (
+            upstream
+            if upstream is not None
+            else AiohttpUpstream(
+                timeout_s=settings.upstream_timeout_s, connect_timeout_s=settings.upstream_connect_timeout_s
+            )
+        )
+        catalog = Catalog.with_overrides(config.models)
+        m = Metrics()
+        queue = WriteQueue(
+            pool,
+            settings.spool_dir,
+            m,
+            max_items=settings.write_queue_max,
+            batch_max=settings.write_batch_max,
+            flush_interval_s=settings.write_flush_interval_s,
+        )
+        services = Services(
+            settings=settings,
+            config=config,
+            pool=pool,
+            catalog=catalog,
+            providers=providers if providers is not None else build_providers(settings, config, client),
+            prices=build_prices(catalog, config),
+            resolver=PrincipalResolver(pool, settings.principal_cache_ttl_s),
+            jwt=JWTVerifier(settings),
+            queue=queue,
+            metrics=m,
+            router_store=RouterConfigStore(pool),
+            budget=NoBudget(),
+            conversations=ConversationGate(pool),
+        )
+        services.extras["database_url"] = url
+        services.extras["loop"] = asyncio.get_running_loop()
+        services.budget = (budget_factory or build_budget_guard)(services)
+
+        def on_notify(payload: str) -> None:
+            if payload in ("all", "principals"):
+                services.resolver.invalidate()
+            if payload in ("all", "router"):
+                services.router_store.invalidate()
+            hook = services.extras.get("on_notify")
+            if callable(hook):
+                hook(payload)
+
+        app.state.services = services
+        queue.start()
+        listener = asyncio.create_task(listen(url, on_notify), name="cache-invalidation")
+        try:
+            yield
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            await queue.drain()
+            await client.close()
+            await pool.close()
+
+    return Litestar(
+        route_handlers=[
+            chat_completions,
+            messages,
+            list_models,
+            healthz,
+            readyz,
+            metrics,
+            *_routes(admin_routes.ROUTES),
+            *_routes(report_routes.ROUTES),
+            *_routes(router_routes.ROUTES),
+            *(extra_routes or []),
+        ],
+        lifespan=[lifespan],
+        exception_handlers={Exception: handle_exception},
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(title="LLM Gateway", version="0.1.0", path="/schema"),
+        logging_config=None,
+    )

@@ -1,0 +1,69 @@
+"""The one place where errors become HTTP responses, in the endpoint's own dialect.
+
+``/v1/messages`` speaks Anthropic's error shape; every other path speaks OpenAI's.
+Anything that is not a ``GatewayError`` is logged with its traceback and answered with a
+500 that reveals nothing internal.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+
+from gateway.errors import GatewayError, InvalidRequest, NotFound, PayloadTooLarge
+
+log = logging.getLogger(__name__)
+_enc = msgspec.json.Encoder()
+
+
+def dialect_for_path(path: str) -> str:
+    return "anthropic" if path.startswith("/v1/messages") else "openai"
+
+
+def error_response(path: str, exc: GatewayError, headers: dict[str, str] | None = None) -> Response[bytes]:
+    if dialect_for_path(path) == "anthropic":
+        body: dict[str, Any] = {
+            "type": "error",
+            "error": {"type": exc.anthropic_type, "message": exc.message},
+        }
+    else:
+        body = {"error": {"message": exc.message, "type": exc.openai_type, "param": exc.param, "code": exc.code}}
+    return Response(_enc.encode(body), status_code=exc.status, media_type="application/json", headers=headers)
+
+
+def _as_gateway_error(exc: Exception) -> GatewayError:
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, RequestEntityTooLarge):
+        return PayloadTooLarge("the request body is larger than this gateway accepts (GATEWAY_MAX_BODY_BYTES)")
+    if isinstance(exc, NotFoundException):
+        return NotFound("no such endpoint; see /schema for the API", code="unknown_endpoint")
+    if isinstance(exc, MethodNotAllowedException):
+        err = InvalidRequest(f"method not allowed: {exc.detail}", code="method_not_allowed")
+        err.status = 405
+        return err
+    if isinstance(exc, ValidationException):
+        return InvalidRequest(f"invalid request: {exc.detail} {exc.extra or ''}".strip())
+    if isinstance(exc, HTTPException):
+        http_err = InvalidRequest(str(exc.detail), code="http_error")
+        http_err.status = exc.status_code
+        return http_err
+    return GatewayError("internal error; the gateway logged it with the request id")
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    gw = _as_gateway_error(exc)
+    if type(gw) is GatewayError:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    rid = request.scope.get("state", {}).get("request_id")
+    return error_response(request.url.path, gw, {"x-request-id": rid} if rid else None)

@@ -1,0 +1,49 @@
+"""Operations endpoints: liveness, readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import psycopg
+from litestar import Request, Response, get
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.db.migrate import status as migration_status
+from gateway.services import Services
+
+
+@get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def _pending_migrations(url: str) -> list[str]:
+    with psycopg.connect(url, connect_timeout=3) as conn:
+        return migration_status(conn)
+
+
+@get("/readyz", summary="Readiness: database reachable and migrations current")
+async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    services: Services = request.app.state.services
+    url = services.extras["database_url"]
+    try:
+        pending = await asyncio.wait_for(asyncio.to_thread(_pending_migrations, url), timeout=5)
+    except (psycopg.Error, OSError, TimeoutError) as exc:
+        return Response({"status": "unavailable", "database": f"unreachable: {exc}"}, status_code=503)
+    if pending:
+        return Response({"status": "unavailable", "pending_migrations": pending}, status_code=503)
+    return Response(
+        {
+            "status": "ready",
+            "write_queue": len(services.queue),
+            "spooled_files": len(services.queue.spool.files()),
+        },
+        status_code=200,
+    )
+
+
+@get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    services: Services = request.app.state.services
+    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

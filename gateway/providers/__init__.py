@@ -1,0 +1,1 @@
+"""Upstream providers: one module per provider, behind one small HTTP seam (``upstream``)."""

@@ -1,0 +1,1 @@
+"""The request path: admission, forwarding/relay, settlement."""

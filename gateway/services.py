@@ -1,0 +1,100 @@
+"""The collaborators one app instance owns, built once by the lifespan.
+
+Handlers receive them through ``app.state.services``; nothing is a module global, so
+tests can build an app with their own upstream client or provider set.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from gateway.auth.jwt import JWTVerifier
+from gateway.auth.resolver import PrincipalResolver
+from gateway.catalog import Catalog
+from gateway.config import GatewayConfig
+from gateway.metrics import Metrics
+from gateway.policy.budget import BudgetGuard
+from gateway.providers.anthropic import AnthropicProvider
+from gateway.providers.base import Provider
+from gateway.providers.openai import OpenAIProvider
+from gateway.providers.simulator import SimulatorProvider
+from gateway.providers.upstream import UpstreamClient
+from gateway.proxy.conversations import ConversationGate
+from gateway.routing.store import RouterConfigStore
+from gateway.settings import Settings
+from gateway.store.queue import WriteQueue
+from pricing import ModelPrice, PriceTable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    config: GatewayConfig
+    pool: AsyncConnectionPool[Any]
+    catalog: Catalog
+    providers: dict[str, Provider]
+    prices: dict[str, ModelPrice | None]
+    resolver: PrincipalResolver
+    jwt: JWTVerifier
+    queue: WriteQueue
+    metrics: Metrics
+    router_store: RouterConfigStore
+    budget: BudgetGuard
+    conversations: ConversationGate
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamClient) -> dict[str, Provider]:
+    """The provider set: the two built-ins (or the simulator in their place) plus configured ones."""
+    providers: dict[str, Provider] = {}
+    sim = settings.simulator
+    if settings.anthropic_api_key or sim == "off":
+        providers["anthropic"] = AnthropicProvider(
+            "anthropic", settings.anthropic_base_url, settings.anthropic_api_key, client
+        )
+    else:
+        log.warning("ANTHROPIC_API_KEY is not set: Anthropic models are served by the built-in SIMULATOR")
+        providers["anthropic"] = SimulatorProvider("anthropic", "anthropic")
+    if settings.openai_api_key or sim == "off":
+        providers["openai"] = OpenAIProvider(
+            "openai", settings.openai_base_url, settings.openai_api_key, client
+        )
+    else:
+        log.warning("OPENAI_API_KEY is not set: OpenAI models are served by the built-in SIMULATOR")
+        providers["openai"] = SimulatorProvider("openai", "openai")
+    if sim == "on":
+        log.warning("GATEWAY_SIMULATOR=on: the 'simulator' provider is registered")
+        providers["simulator"] = SimulatorProvider("simulator", "openai")
+    for name, entry in config.providers.items():
+        if entry.dialect == "openai":
+            providers[name] = OpenAIProvider(name, entry.base_url, entry.api_key, client)
+        else:
+            providers[name] = AnthropicProvider(name, entry.base_url, entry.api_key, client)
+    return providers
+
+
+def build_prices(catalog: Catalog, config: GatewayConfig) -> dict[str, ModelPrice | None]:
+    """Each catalog model's price, resolved once; models without one are logged at start."""
+    overrides = {
+        key: ModelPrice(
+            input=p.input,
+            output=p.output,
+            cache_write=p.cache_write if p.cache_write is not None else p.input,
+            cache_read=p.cache_read if p.cache_read is not None else p.input,
+        )
+        for key, p in config.prices.items()
+    }
+    table = PriceTable.load(overrides=overrides)
+    prices: dict[str, ModelPrice | None] = {}
+    for m in catalog.models():
+        price = table.get(m.id) or table.get(m.price_key or m.upstream)
+        if price is None:
+            log.warning("no price known for model %s: its cost is recorded as 0", m.id)
+        prices[m.id] = price
+    return prices

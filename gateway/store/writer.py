@@ -1,0 +1,121 @@
+"""The SQL that lands one batch of records, in one transaction.
+
+Every statement is idempotent, because a batch whose commit acknowledgement was lost is
+spooled and replayed: usage rows and routing decisions are keyed by ``request_id``
+(``ON CONFLICT DO NOTHING``) and a conversation message is appended only if no message
+with its id is there yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from gateway.store.records import ConversationAppend, DecisionRecord, KeyTouch, Record, UsageRecord
+
+_json = msgspec.json.Encoder()
+
+_USAGE_SQL = """
+INSERT INTO llm_usage (organization_id, user_id, conversation_id, model, request_type, prompt_tokens,
+    completion_tokens, total_tokens, cache_creation_tokens, cache_read_tokens, estimated_cost_millicents,
+    created_at, provider, tier, status, usage_estimated, request_id, auto_routed, latency_ms, ttft_ms)
+SELECT %s, %s, c.id, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s
+FROM (SELECT 1) AS one LEFT JOIN conversations c ON c.id = %s
+ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING
+"""
+
+_DECISION_SQL = """
+INSERT INTO routing_decisions (created_at, user_id, organization_id, conversation_id, provider,
+    conversation_turn, selected_model, tier, score, confidence, reasoning, query_length, request_succeeded,
+    response_tokens, estimated_cost_millicents, request_id, config_version)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING
+"""
+
+_APPEND_SQL = """
+UPDATE conversations
+SET messages = messages || %s::jsonb, updated_at = NOW()
+WHERE id = %s AND NOT (messages @> %s::jsonb)
+"""
+
+_TOUCH_SQL = """
+UPDATE gateway_api_keys SET last_used_at = GREATEST(COALESCE(last_used_at, %s), %s) WHERE id = %s
+"""
+
+# Extra per-batch steps other modules register (budget settlement, alerts...). Each gets the
+# open connection (inside the batch's transaction) and the batch's usage records.
+BatchHook = Callable[[Any, Sequence[UsageRecord]], Awaitable[None]]
+
+
+def _usage_params(r: UsageRecord) -> tuple[Any, ...]:
+    return (
+        r.organization_id,
+        r.user_id,
+        r.model,
+        r.request_type,
+        r.prompt_tokens,
+        r.completion_tokens,
+        r.total_tokens,
+        r.cache_creation_tokens,
+        r.cache_read_tokens,
+        r.cost_millicents,
+        r.created_at,
+        r.provider,
+        r.tier,
+        r.status,
+        r.usage_estimated,
+        r.request_id,
+        r.auto_routed,
+        r.latency_ms,
+        r.ttft_ms,
+        r.conversation_id,
+    )
+
+
+def _decision_params(r: DecisionRecord) -> tuple[Any, ...]:
+    return (
+        r.created_at,
+        r.user_id,
+        r.organization_id,
+        r.conversation_id,
+        r.provider,
+        r.conversation_turn,
+        r.selected_model,
+        r.tier,
+        r.score,
+        r.confidence,
+        r.reasoning,
+        r.query_length,
+        r.request_succeeded,
+        r.response_tokens,
+        r.estimated_cost_millicents,
+        r.request_id,
+        r.config_version,
+    )
+
+
+async def write_batch(conn: Any, batch: Sequence[Record], hooks: Sequence[BatchHook] = ()) -> None:
+    """Land ``batch`` on ``conn`` in one transaction (the caller commits or rolls back)."""
+    usage = [r for r in batch if isinstance(r, UsageRecord)]
+    decisions = [r for r in batch if isinstance(r, DecisionRecord)]
+    appends = [r for r in batch if isinstance(r, ConversationAppend)]
+    touches: dict[str, str] = {}
+    for r in batch:
+        if isinstance(r, KeyTouch) and r.used_at > touches.get(r.key_id, ""):
+            touches[r.key_id] = r.used_at
+    async with conn.cursor() as cur:
+        if usage:
+            await cur.executemany(_USAGE_SQL, [_usage_params(r) for r in usage])
+        if decisions:
+            await cur.executemany(_DECISION_SQL, [_decision_params(r) for r in decisions])
+        for a in appends:
+            for message in a.messages:
+                # Containment on [{"id": ...}] makes the append idempotent per message.
+                probe = _json.encode([{"id": message["id"]}]).decode()
+                await cur.execute(_APPEND_SQL, (_json.encode([message]).decode(), a.conversation_id, probe))
+        if touches:
+            await cur.executemany(_TOUCH_SQL, [(t, t, k) for k, t in sorted(touches.items())])
+    for hook in hooks:
+        await hook(conn, usage)
