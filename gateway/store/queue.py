@@ -76,6 +76,7 @@ class WriteQueue:
         batch_max: int = 500,
         flush_interval_s: float = 0.05,
         replay_interval_s: float = 2.0,
+        pool_timeout_s: float = 5.0,
         hooks: Sequence[BatchHook] = (),
     ) -> None:
         self._pool = pool
@@ -86,6 +87,7 @@ class WriteQueue:
         self._batch_max = batch_max
         self._interval = flush_interval_s
         self._replay_interval = replay_interval_s
+        self._pool_timeout = pool_timeout_s
         self._hooks = list(hooks)
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -191,7 +193,7 @@ class WriteQueue:
             log.error("%d records rejected by the database kept in %s", len(rejected), path)
 
     async def _write(self, batch: Sequence[Record]) -> None:
-        async with self._pool.connection(timeout=5.0) as conn, conn.transaction():
+        async with self._pool.connection(timeout=self._pool_timeout) as conn, conn.transaction():
             await write_batch(conn, batch, self._hooks)
 
     async def replay_spool(self) -> int:
