@@ -177,9 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extra_commands() -> list[Callable[[Any], None]]:
+    from gateway.report_cli import add_report_commands
     from gateway.router_cli import add_router_commands
+    from gateway.routing.config_cli import add_router_config_commands
 
-    return [add_router_commands]
+    return [add_router_commands, add_router_config_commands, add_report_commands]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
