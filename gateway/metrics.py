@@ -6,6 +6,8 @@ Label children on the hot path are looked up through small dict caches, because
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -55,3 +57,12 @@ class Metrics:
             "gateway_rejected_records", "Records the database refused (kept on disk)", registry=r
         )
         self.routing = Counter("gateway_auto_decisions", "AUTO decisions by tier", ["tier"], registry=r)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """``metric.labels(*labels)``, memoised (label sets are few: endpoints x models x statuses)."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found

@@ -30,15 +30,17 @@ def dialect_for_path(path: str) -> str:
     return "anthropic" if path.startswith("/v1/messages") else "openai"
 
 
-def error_response(path: str, exc: GatewayError, headers: dict[str, str] | None = None) -> Response[bytes]:
+def error_body(path: str, exc: GatewayError) -> bytes:
+    """The error as the endpoint's dialect shapes it (Anthropic on /v1/messages, else OpenAI)."""
     if dialect_for_path(path) == "anthropic":
-        body: dict[str, Any] = {
-            "type": "error",
-            "error": {"type": exc.anthropic_type, "message": exc.message},
-        }
+        body: dict[str, Any] = {"type": "error", "error": {"type": exc.anthropic_type, "message": exc.message}}
     else:
         body = {"error": {"message": exc.message, "type": exc.openai_type, "param": exc.param, "code": exc.code}}
-    return Response(_enc.encode(body), status_code=exc.status, media_type="application/json", headers=headers)
+    return _enc.encode(body)
+
+
+def error_response(path: str, exc: GatewayError, headers: dict[str, str] | None = None) -> Response[bytes]:
+    return Response(error_body(path, exc), status_code=exc.status, media_type="application/json", headers=headers)
 
 
 def _as_gateway_error(exc: Exception) -> GatewayError:

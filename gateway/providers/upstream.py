@@ -67,7 +67,9 @@ class AiohttpUpstream:
     def __init__(self, *, timeout_s: float, connect_timeout_s: float) -> None:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True),
-            timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s),
+            # An idle timeout (no byte for timeout_s), not a total one: long streams are fine
+            # as long as they keep flowing, and no per-request timer is armed.
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=timeout_s),
             auto_decompress=True,
             skip_auto_headers=("User-Agent",),
         )

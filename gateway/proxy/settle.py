@@ -121,7 +121,7 @@ def settle(
                 config_version=d.config_version,
             )
         )
-        services.metrics.routing.labels(d.tier).inc()
+        services.metrics.child(services.metrics.routing, d.tier).inc()
     if status == "success":
         append = turn_append(
             ctx,
@@ -141,15 +141,20 @@ def settle(
         q.put(KeyTouch(key_id=ctx.principal.key_id, used_at=datetime.now(UTC).isoformat()))
     m = services.metrics
     model = ctx.entry.id
-    m.requests.labels(ctx.endpoint, model, ctx.entry.provider, str(http_status)).inc()
-    m.latency.labels(ctx.endpoint).observe(now - ctx.started)
-    m.overhead.labels(ctx.endpoint).observe(max(0.0, (now - ctx.started) - ctx.upstream_wait))
+    m.child(m.requests, ctx.endpoint, model, ctx.entry.provider, str(http_status)).inc()
+    m.child(m.latency, ctx.endpoint).observe(now - ctx.started)
+    m.child(m.overhead, ctx.endpoint).observe(max(0.0, (now - ctx.started) - ctx.upstream_wait))
     if ctx.first_byte_at is not None and ctx.stream:
-        m.ttft.labels(ctx.endpoint).observe(ctx.first_byte_at - ctx.started)
-    m.tokens.labels(model, "input").inc(usage.input_tokens)
-    m.tokens.labels(model, "output").inc(usage.output_tokens)
-    m.tokens.labels(model, "cache_write").inc(usage.cache_write_tokens)
-    m.tokens.labels(model, "cache_read").inc(usage.cache_read_tokens)
-    m.cost.labels(model).inc(cost)
+        m.child(m.ttft, ctx.endpoint).observe(ctx.first_byte_at - ctx.started)
+    for kind, count in (
+        ("input", usage.input_tokens),
+        ("output", usage.output_tokens),
+        ("cache_write", usage.cache_write_tokens),
+        ("cache_read", usage.cache_read_tokens),
+    ):
+        if count:
+            m.child(m.tokens, model, kind).inc(count)
+    if cost:
+        m.child(m.cost, model).inc(cost)
     services.budget.settle(ctx, cost)
     return cost

@@ -148,7 +148,7 @@ class WriteQueue:
             now = time.monotonic()
             if now - self._last_replay >= self._replay_interval:
                 self._last_replay = now
-                await self.replay_spool()
+                await self.replay_spool(max_files=20)
 
     def _take(self) -> list[Record]:
         n = min(len(self._items), self._batch_max)
@@ -196,10 +196,13 @@ class WriteQueue:
         async with self._pool.connection(timeout=self._pool_timeout) as conn, conn.transaction():
             await write_batch(conn, batch, self._hooks)
 
-    async def replay_spool(self) -> int:
-        """Write spooled batches, oldest first; stop at the first failure. Returns files replayed."""
+    async def replay_spool(self, max_files: int | None = None) -> int:
+        """Write spooled batches, oldest first; stop at the first failure. Returns files replayed.
+
+        ``max_files`` bounds one pass, so a large backlog never starves the live queue.
+        """
         done = 0
-        for path in self._spool.files():
+        for path in self._spool.files()[:max_files]:
             try:
                 batch = Spool.read(path)
             except (msgspec.DecodeError, OSError) as exc:

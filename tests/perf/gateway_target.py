@@ -10,6 +10,7 @@ and an embedded server this run had to start is stopped again.
 from __future__ import annotations
 
 import os
+import tempfile
 import signal
 import subprocess
 import sys
@@ -104,6 +105,9 @@ def _env(db_url: str, mock_port: int) -> dict[str, str]:
     env.update(
         {
             "DATABASE_URL": db_url,
+            # A data dir (write spool) per run: a spool left by another run's database must
+            # never be replayed into this one.
+            "GATEWAY_DATA_DIR": tempfile.mkdtemp(prefix="gw-bench-"),
             "OPENAI_BASE_URL": f"http://127.0.0.1:{mock_port}/v1",
             "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{mock_port}",
             "OPENAI_API_KEY": "bench",
