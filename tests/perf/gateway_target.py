@@ -10,10 +10,10 @@ and an embedded server this run had to start is stopped again.
 from __future__ import annotations
 
 import os
-import tempfile
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import warnings
