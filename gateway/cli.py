@@ -177,11 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extra_commands() -> list[Callable[[Any], None]]:
+    from gateway.admin_cli import add_admin_commands
     from gateway.report_cli import add_report_commands
     from gateway.router_cli import add_router_commands
     from gateway.routing.config_cli import add_router_config_commands
 
-    return [add_router_commands, add_router_config_commands, add_report_commands]
+    return [add_router_commands, add_router_config_commands, add_report_commands, add_admin_commands]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -42,10 +42,14 @@ def check_model(principal: Principal, entry: ModelEntry) -> str:
     """The model's effective tier, or Forbidden naming the model, its tier and what is allowed."""
     tier = model_tier(principal, entry)
     allowed = allowed_tiers(principal)
+    shown = ", ".join(sorted(allowed)) or "none"
     if tier is None:
-        raise Forbidden(f"model '{entry.id}' is disabled for your organization", code="model_disabled")
+        raise Forbidden(
+            f"model '{entry.id}' (catalog tier '{entry.tier}') is disabled for your organization; "
+            f"allowed tiers: {shown}",
+            code="model_disabled",
+        )
     if tier not in allowed:
-        shown = ", ".join(sorted(allowed)) or "none"
         raise Forbidden(
             f"model '{entry.id}' is in tier '{tier}', which you may not use; allowed tiers: {shown}",
             code="tier_not_allowed",

@@ -6,6 +6,7 @@ it touches the database: principals and router configurations come from caches.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,10 +17,11 @@ from gateway.config import Dialect
 from gateway.dialects import RequestValidationError
 from gateway.dialects.anthropic_types import MessagesRequest, parse_anthropic_request
 from gateway.dialects.openai_types import ChatCompletionRequest, parse_openai_request
-from gateway.errors import InvalidRequest, NotFound, Unauthenticated
+from gateway.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated
 from gateway.policy.tiers import check_model, pick_auto
 from gateway.proxy.context import RequestContext
 from gateway.services import Services
+from gateway.store.records import AuditRecord
 from gateway.translate.requests import conversation_text_for_router, last_user_text
 from router.scorer import score_conversation
 from router.types import Conversation, Message
@@ -64,6 +66,23 @@ def _prompt_chars(turns: list[tuple[str, str]]) -> int:
     return sum(len(t) for _, t in turns)
 
 
+def _audit_refusal(services: Services, principal: Principal, request_id: str, model: str, exc: Forbidden) -> None:
+    """Queue an audit row for a tier refusal (the write queue keeps it off the request path)."""
+    services.queue.put(
+        AuditRecord(
+            id=str(uuid.uuid4()),
+            user_id=principal.user_id,
+            event_type="request.refused",
+            resource_type="model",
+            resource_id=model,
+            action=exc.code,
+            organization_id=principal.organization_id,
+            metadata={"request_id": request_id, "message": exc.message},
+            created_at=datetime.now(UTC).isoformat(),
+        )
+    )
+
+
 async def admit(
     services: Services,
     principal: Principal,
@@ -89,18 +108,25 @@ async def admit(
         provider_name = services.config.router.auto_provider
         if provider_name == "dialect":
             provider_name = dialect
-        entry, _used, fell_back = pick_auto(principal, services.catalog, provider_name, decision.tier)
+        try:
+            entry, _used, fell_back = pick_auto(principal, services.catalog, provider_name, decision.tier)
+        except Forbidden as exc:
+            _audit_refusal(services, principal, request_id, AUTO_MODEL, exc)
+            raise
     else:
         found = services.catalog.get(req.model)
         if found is None:
             raise NotFound(
-                f"model '{req.model}' does not exist; GET /v1/models lists the models you may use, "
-                "or use 'auto'",
+                f"model '{req.model}' does not exist; GET /v1/models lists the models you may use, or use 'auto'",
                 code="model_not_found",
                 param="model",
             )
         entry = found
-    tier = check_model(principal, entry)
+    try:
+        tier = check_model(principal, entry)
+    except Forbidden as exc:
+        _audit_refusal(services, principal, request_id, entry.id, exc)
+        raise
     provider = services.providers.get(entry.provider)
     if provider is None:
         raise NotFound(f"model '{entry.id}' names provider '{entry.provider}', which is not configured")

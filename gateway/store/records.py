@@ -37,9 +37,7 @@ class UsageRecord(msgspec.Struct, tag="usage", frozen=True, kw_only=True):
 
     @property
     def total_tokens(self) -> int:
-        return (
-            self.prompt_tokens + self.completion_tokens + self.cache_creation_tokens + self.cache_read_tokens
-        )
+        return self.prompt_tokens + self.completion_tokens + self.cache_creation_tokens + self.cache_read_tokens
 
 
 class DecisionRecord(msgspec.Struct, tag="decision", frozen=True, kw_only=True):
@@ -75,4 +73,21 @@ class KeyTouch(msgspec.Struct, tag="key_touch", frozen=True, kw_only=True):
     used_at: str
 
 
-Record = UsageRecord | DecisionRecord | ConversationAppend | KeyTouch
+class AuditRecord(msgspec.Struct, tag="audit", frozen=True, kw_only=True):
+    """An ``audit_events`` row produced on the request path (e.g. a refused request).
+
+    ``id`` is chosen when the record is made, so a replayed batch inserts it once.
+    """
+
+    id: str
+    user_id: str
+    event_type: str
+    resource_type: str
+    resource_id: str
+    action: str
+    organization_id: str | None = None
+    metadata: dict[str, Any] = {}
+    created_at: str | None = None  # ISO 8601 UTC; None = when written
+
+
+Record = UsageRecord | DecisionRecord | ConversationAppend | KeyTouch | AuditRecord

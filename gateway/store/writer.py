@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from gateway.store.records import ConversationAppend, DecisionRecord, KeyTouch, Record, UsageRecord
+from gateway.store.records import AuditRecord, ConversationAppend, DecisionRecord, KeyTouch, Record, UsageRecord
 
 _json = msgspec.json.Encoder()
 
@@ -42,6 +42,13 @@ WHERE id = %s AND NOT (messages @> %s::jsonb)
 
 _TOUCH_SQL = """
 UPDATE gateway_api_keys SET last_used_at = GREATEST(COALESCE(last_used_at, %s), %s) WHERE id = %s
+"""
+
+_AUDIT_SQL = """
+INSERT INTO audit_events (id, user_id, event_type, resource_type, resource_id, action, organization_id, metadata,
+    created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, COALESCE(%s::timestamptz, NOW()))
+ON CONFLICT (id) DO NOTHING
 """
 
 # Extra per-batch steps other modules register (budget settlement, alerts...). Each gets the
@@ -96,11 +103,26 @@ def _decision_params(r: DecisionRecord) -> tuple[Any, ...]:
     )
 
 
+def _audit_params(r: AuditRecord) -> tuple[Any, ...]:
+    return (
+        r.id,
+        r.user_id,
+        r.event_type,
+        r.resource_type,
+        r.resource_id,
+        r.action,
+        r.organization_id,
+        _json.encode(r.metadata).decode(),
+        r.created_at,
+    )
+
+
 async def write_batch(conn: Any, batch: Sequence[Record], hooks: Sequence[BatchHook] = ()) -> None:
     """Land ``batch`` on ``conn`` in one transaction (the caller commits or rolls back)."""
     usage = [r for r in batch if isinstance(r, UsageRecord)]
     decisions = [r for r in batch if isinstance(r, DecisionRecord)]
     appends = [r for r in batch if isinstance(r, ConversationAppend)]
+    audits = [r for r in batch if isinstance(r, AuditRecord)]
     touches: dict[str, str] = {}
     for r in batch:
         if isinstance(r, KeyTouch) and r.used_at > touches.get(r.key_id, ""):
@@ -117,5 +139,7 @@ async def write_batch(conn: Any, batch: Sequence[Record], hooks: Sequence[BatchH
                 await cur.execute(_APPEND_SQL, (_json.encode([message]).decode(), a.conversation_id, probe))
         if touches:
             await cur.executemany(_TOUCH_SQL, [(t, t, k) for k, t in sorted(touches.items())])
+        if audits:
+            await cur.executemany(_AUDIT_SQL, [_audit_params(r) for r in audits])
     for hook in hooks:
         await hook(conn, usage)
