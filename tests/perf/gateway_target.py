@@ -133,12 +133,19 @@ def _cli(args: list[str], env: dict[str, str], cwd: Path) -> str:
 
 
 def start(
-    children: Children, db: BenchDatabase, port: int, mock_port: int, cores: frozenset[int] | None, cwd: Path
+    children: Children,
+    db: BenchDatabase,
+    port: int,
+    mock_port: int,
+    cores: frozenset[int] | None,
+    cwd: Path,
+    *,
+    bootstrap_args: list[str] | None = None,
 ) -> tuple[Child, str]:
     """Migrate, bootstrap an org and key, serve one worker; return the child and its API key."""
     env = _env(db.url, mock_port)
     _cli(["migrate"], env, cwd)
-    out = _cli(["bootstrap", "--org", "bench", "--email", "bench@example.com"], env, cwd)
+    out = _cli(["bootstrap", "--org", "bench", "--email", "bench@example.com", *(bootstrap_args or [])], env, cwd)
     line = next((ln for ln in reversed(out.splitlines()) if ln.lstrip().startswith("{")), None)
     if line is None:
         raise RuntimeError(f"`gateway bootstrap` printed no JSON line: {out[-500:]!r}")

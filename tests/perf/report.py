@@ -67,6 +67,12 @@ def goals(results: list[TargetResult], dialect: str = "openai") -> list[str]:
             )
     p50 = gw.added_p50_ms
     check(f"added p50 < {MAX_ADDED_P50_MS:.0f} ms", p50, p50 is not None and p50 < MAX_ADDED_P50_MS)
+    budget = by.get("gateway-budget")
+    if budget is not None:
+        for kind, label in (("rps", "req/s"), ("sps", "streams/s")):
+            share = _div(_rate(budget, kind), _rate(gw, kind))
+            ok = share is not None and share >= 0.9
+            check(f"{label} with budgets on >= 0.9x budgets off", share, ok)
     if peer is not None:
         for kind, label in (("rps", "req/s"), ("sps", "streams/s")):
             multiple = _div(_rate(gw, kind), _rate(peer, kind))

@@ -37,7 +37,7 @@ from tests.perf.results import LoadResult, Report, Scenario, TargetResult
 
 _REPO = Path(__file__).resolve().parents[2]
 _WORKDIR = _REPO / ".gateway" / "bench"
-_TARGETS = ("direct", "floor", "gateway", "litellm")
+_TARGETS = ("direct", "floor", "gateway", "gateway-budget", "litellm")
 _DIALECTS = {
     # dialect: (path, model, extra headers)
     "openai": ("/v1/chat/completions", "gpt-4o-mini", {}),
@@ -232,20 +232,26 @@ def _run_targets(
             return child.pid, {"Authorization": "Bearer floor-ignores-this"}
 
         serve("floor", floor, opts.duration)
-    if "gateway" in opts.only:
+    # "gateway-budget": the same gateway with a monthly budget and a hard limit, far from the
+    # limit, to show what enforcement costs on the common path.
+    for name, extra in (("gateway", []), ("gateway-budget", ["--budget-usd", "1000000", "--hard-limit"])):
+        if name not in opts.only:
+            continue
         db: list[gateway_target.BenchDatabase] = []
 
-        def gateway(port: int) -> tuple[int, dict[str, str]]:
+        def gateway(
+            port: int, extra: list[str] = extra, db: list[gateway_target.BenchDatabase] = db
+        ) -> tuple[int, dict[str, str]]:
             db.append(gateway_target.BenchDatabase(_WORKDIR / "pgdata"))
-            child, key = gateway_target.start(children, db[0], port, mock_port, server, _REPO)
+            child, key = gateway_target.start(children, db[0], port, mock_port, server, _REPO, bootstrap_args=extra)
             return child.pid, {"Authorization": f"Bearer {key}"}
 
         try:
-            serve("gateway", gateway, opts.duration)
+            serve(name, gateway, opts.duration)
         finally:
             children.stop_all_but(mock)  # SIGTERM: the gateway drains its write queue before exiting
             for database in db:
-                notes.append(f"usage rows the gateway wrote to PostgreSQL: {database.usage_rows()}")
+                notes.append(f"usage rows {name} wrote to PostgreSQL: {database.usage_rows()}")
                 database.close()
     if "litellm" in opts.only:
 
