@@ -17,12 +17,23 @@ from gateway.store.records import AuditRecord, ConversationAppend, DecisionRecor
 
 _json = msgspec.json.Encoder()
 
+# One statement per batch (arrays unnested), so the rollup and budget triggers on
+# llm_usage fire once per batch rather than once per row. The LEFT JOIN drops a
+# conversation id whose conversation is gone instead of failing the whole batch.
 _USAGE_SQL = """
 INSERT INTO llm_usage (organization_id, user_id, conversation_id, model, request_type, prompt_tokens,
     completion_tokens, total_tokens, cache_creation_tokens, cache_read_tokens, estimated_cost_millicents,
     created_at, provider, tier, status, usage_estimated, request_id, auto_routed, latency_ms, ttft_ms)
-SELECT %s, %s, c.id, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s
-FROM (SELECT 1) AS one LEFT JOIN conversations c ON c.id = %s
+SELECT u.organization_id, u.user_id, c.id, u.model, u.request_type, u.prompt_tokens, u.completion_tokens,
+    u.total_tokens, u.cache_creation_tokens, u.cache_read_tokens, u.cost, u.created_at, u.provider, u.tier,
+    u.status, u.usage_estimated, u.request_id, u.auto_routed, u.latency_ms, u.ttft_ms
+FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[], %s::int[], %s::int[], %s::int[],
+            %s::int[], %s::int[], %s::int[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::bool[],
+            %s::uuid[], %s::bool[], %s::int[], %s::int[])
+    AS u(organization_id, user_id, conversation_id, model, request_type, prompt_tokens, completion_tokens,
+         total_tokens, cache_creation_tokens, cache_read_tokens, cost, created_at, provider, tier, status,
+         usage_estimated, request_id, auto_routed, latency_ms, ttft_ms)
+LEFT JOIN conversations c ON c.id = u.conversation_id
 ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING
 """
 
@@ -56,28 +67,40 @@ ON CONFLICT (id) DO NOTHING
 BatchHook = Callable[[Any, Sequence[UsageRecord]], Awaitable[None]]
 
 
-def _usage_params(r: UsageRecord) -> tuple[Any, ...]:
-    return (
-        r.organization_id,
-        r.user_id,
-        r.model,
-        r.request_type,
-        r.prompt_tokens,
-        r.completion_tokens,
-        r.total_tokens,
-        r.cache_creation_tokens,
-        r.cache_read_tokens,
-        r.cost_millicents,
-        r.created_at,
-        r.provider,
-        r.tier,
-        r.status,
-        r.usage_estimated,
-        r.request_id,
-        r.auto_routed,
-        r.latency_ms,
-        r.ttft_ms,
-        r.conversation_id,
+def _usage_columns(rows: Sequence[UsageRecord]) -> tuple[list[Any], ...]:
+    """Column arrays for ``_USAGE_SQL``, one entry per request (duplicates dropped, stable order)."""
+    unique = {r.request_id: r for r in rows}
+    ordered = sorted(unique.values(), key=lambda r: (r.organization_id, r.user_id, r.model, r.created_at))
+    return tuple(
+        list(col)
+        for col in zip(
+            *(
+                (
+                    r.organization_id,
+                    r.user_id,
+                    r.conversation_id,
+                    r.model,
+                    r.request_type,
+                    r.prompt_tokens,
+                    r.completion_tokens,
+                    r.total_tokens,
+                    r.cache_creation_tokens,
+                    r.cache_read_tokens,
+                    r.cost_millicents,
+                    r.created_at,
+                    r.provider,
+                    r.tier,
+                    r.status,
+                    r.usage_estimated,
+                    r.request_id,
+                    r.auto_routed,
+                    r.latency_ms,
+                    r.ttft_ms,
+                )
+                for r in ordered
+            ),
+            strict=True,
+        )
     )
 
 
@@ -129,7 +152,7 @@ async def write_batch(conn: Any, batch: Sequence[Record], hooks: Sequence[BatchH
             touches[r.key_id] = r.used_at
     async with conn.cursor() as cur:
         if usage:
-            await cur.executemany(_USAGE_SQL, [_usage_params(r) for r in usage])
+            await cur.execute(_USAGE_SQL, _usage_columns(usage))
         if decisions:
             await cur.executemany(_DECISION_SQL, [_decision_params(r) for r in decisions])
         for a in appends:
