@@ -37,9 +37,7 @@ def slugify(name: str) -> str:
     return slug or "org"
 
 
-def audit(
-    conn: Conn, user_id: str, event_type: str, resource_type: str, resource_id: str, action: str
-) -> None:
+def audit(conn: Conn, user_id: str, event_type: str, resource_type: str, resource_id: str, action: str) -> None:
     conn.execute(
         "INSERT INTO audit_events (user_id, event_type, resource_type, resource_id, action) "
         "VALUES (%s, %s, %s, %s, %s)",
@@ -179,10 +177,7 @@ def list_keys(conn: Conn, org_id: str | None = None) -> list[dict[str, Any]]:
         "revoked_at",
         "last_used_at",
     )
-    return [
-        {c: (v.isoformat() if isinstance(v, datetime) else v) for c, v in zip(cols, r, strict=True)}
-        for r in rows
-    ]
+    return [{c: (v.isoformat() if isinstance(v, datetime) else v) for c, v in zip(cols, r, strict=True)} for r in rows]
 
 
 def revoke_key(conn: Conn, key_ref: str, *, by_user: str | None = None, org_id: str | None = None) -> str:

@@ -43,9 +43,7 @@ class Metrics:
         )
         self.tokens = Counter("gateway_tokens", "Tokens by model and kind", ["model", "kind"], registry=r)
         self.cost = Counter("gateway_cost_millicents", "Cost in millicents by model", ["model"], registry=r)
-        self.upstream_errors = Counter(
-            "gateway_upstream_errors", "Upstream failures", ["provider", "kind"], registry=r
-        )
+        self.upstream_errors = Counter("gateway_upstream_errors", "Upstream failures", ["provider", "kind"], registry=r)
         self.queue_depth = Gauge("gateway_write_queue_depth", "Records waiting to be written", registry=r)
         self.flush_seconds = Histogram(
             "gateway_write_flush_seconds", "Time to write one batch", buckets=_LATENCY_BUCKETS, registry=r

@@ -62,9 +62,7 @@ def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamC
         log.warning("ANTHROPIC_API_KEY is not set: Anthropic models are served by the built-in SIMULATOR")
         providers["anthropic"] = SimulatorProvider("anthropic", "anthropic")
     if settings.openai_api_key or sim == "off":
-        providers["openai"] = OpenAIProvider(
-            "openai", settings.openai_base_url, settings.openai_api_key, client
-        )
+        providers["openai"] = OpenAIProvider("openai", settings.openai_base_url, settings.openai_api_key, client)
     else:
         log.warning("OPENAI_API_KEY is not set: OpenAI models are served by the built-in SIMULATOR")
         providers["openai"] = SimulatorProvider("openai", "openai")

@@ -22,9 +22,7 @@ class JWTVerifier:
         self._secret = settings.jwt_secret
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
-        self._jwks = (
-            jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True) if settings.jwt_jwks_url else None
-        )
+        self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True) if settings.jwt_jwks_url else None
 
     @property
     def enabled(self) -> bool:

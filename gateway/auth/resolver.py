@@ -128,8 +128,7 @@ async def _load_principal(conn: Any, user_id: str, *, key_id: str | None, auth: 
     org = await load_org_policy(conn, str(org_id))
     rows = await (await conn.execute(_GROUPS_SQL, (uid, org_id))).fetchall()
     groups = tuple(
-        GroupPolicy(str(gid), tuple(tiers) if tiers is not None else None, prompt)
-        for gid, tiers, prompt in rows
+        GroupPolicy(str(gid), tuple(tiers) if tiers is not None else None, prompt) for gid, tiers, prompt in rows
     )
     return Principal(
         user_id=str(uid),

@@ -29,6 +29,7 @@ from gateway.services import Services
 log = logging.getLogger(__name__)
 
 _JSON = [(b"content-type", b"application/json")]
+_READ_HEADERS = frozenset((b"authorization", b"x-api-key", b"content-length", b"x-conversation-id"))
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 
 
@@ -110,7 +111,8 @@ async def _serve(scope: Scope, receive: Receive, send: Send, dialect: Dialect) -
             err = InvalidRequest(f"{path} accepts POST only", code="method_not_allowed")
             err.status = 405
             raise err
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        # ASGI header names are lower-case; only the few the proxy reads are decoded.
+        headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _READ_HEADERS}
         principal = await authenticate(services, headers)
         body = await _read_body(receive, headers, services.settings.max_body_bytes)
         raw, req = parse_request(dialect, body)

@@ -106,9 +106,7 @@ class _SimResponse:
 class SimulatorProvider:
     """Generates a reply whose length grows with the prompt, bounded by max_tokens."""
 
-    def __init__(
-        self, name: str, dialect: Dialect, *, ttft_s: float = 0.12, token_interval_s: float = 0.015
-    ) -> None:
+    def __init__(self, name: str, dialect: Dialect, *, ttft_s: float = 0.12, token_interval_s: float = 0.015) -> None:
         self.name = name
         self.dialect = dialect
         self._ttft = ttft_s
@@ -209,9 +207,7 @@ class SimulatorProvider:
             yield b"data: " + _enc.encode(obj) + b"\n\n"
         yield b"data: [DONE]\n\n"
 
-    async def _anthropic_frames(
-        self, model: str, words: list[str], input_tokens: int
-    ) -> AsyncIterator[bytes]:
+    async def _anthropic_frames(self, model: str, words: list[str], input_tokens: int) -> AsyncIterator[bytes]:
         def ev(name: str, obj: dict[str, Any]) -> bytes:
             return b"event: " + name.encode() + b"\ndata: " + _enc.encode(obj) + b"\n\n"
 

@@ -43,9 +43,7 @@ class ConversationGate:
         if value.lower() == "new":
             conv_id = str(uuid.uuid4())
             async with self._pool.connection() as conn:
-                await conn.execute(
-                    _CREATE_SQL, (conv_id, principal.user_id, principal.user_id, _title(title), model)
-                )
+                await conn.execute(_CREATE_SQL, (conv_id, principal.user_id, principal.user_id, _title(title), model))
             self._remember(conv_id, principal.user_id)
             return conv_id
         try:

@@ -65,14 +65,14 @@ class Forwarded:
 
 def system_prefix(ctx: RequestContext) -> str:
     """The organization's and the caller's groups' system prompts, in a stable order."""
+    if not ctx.principal.org.system_prompt and not ctx.principal.groups:
+        return ""
     parts = [ctx.principal.org.system_prompt or ""]
     parts.extend(g.system_prompt or "" for g in ctx.principal.groups)
     return "\n\n".join(p.strip() for p in parts if p and p.strip())
 
 
-def upstream_body(
-    ctx: RequestContext, raw: dict[str, Any], req: ChatCompletionRequest | MessagesRequest
-) -> bytes:
+def upstream_body(ctx: RequestContext, raw: dict[str, Any], req: ChatCompletionRequest | MessagesRequest) -> bytes:
     """The request in the provider's dialect, with the gateway's system prefix in front."""
     upstream_model = ctx.entry.upstream
     if ctx.provider.dialect == ctx.dialect:
@@ -190,9 +190,7 @@ def _frame_same_dialect(dialect: str, ev: SSEEvent) -> bytes:
 
 def _client_error_frame(ctx: RequestContext, exc: GatewayError) -> bytes:
     if ctx.dialect == "openai":
-        return encode_openai_chunk(
-            {"error": {"message": exc.message, "type": exc.openai_type, "code": exc.code}}
-        )
+        return encode_openai_chunk({"error": {"message": exc.message, "type": exc.openai_type, "code": exc.code}})
     return encode_anthropic_event(
         "error", {"type": "error", "error": {"type": exc.anthropic_type, "message": exc.message}}
     )
@@ -204,9 +202,7 @@ async def _relay(services: Services, ctx: RequestContext, resp: UpstreamResponse
     observer: OpenAIStreamObserver | AnthropicStreamObserver | None = None
     translator: AnthropicToOpenAIStream | OpenAIToAnthropicStream | None = None
     if same:
-        observer = (
-            OpenAIStreamObserver(ctx.include_usage) if ctx.dialect == "openai" else AnthropicStreamObserver()
-        )
+        observer = OpenAIStreamObserver(ctx.include_usage) if ctx.dialect == "openai" else AnthropicStreamObserver()
     elif ctx.dialect == "openai":
         translator = AnthropicToOpenAIStream(
             ctx.entry.id, ctx.include_usage, int(time.time()), f"chatcmpl-{uuid.uuid4().hex[:24]}"

@@ -17,22 +17,23 @@ from gateway.store.records import AuditRecord, ConversationAppend, DecisionRecor
 
 _json = msgspec.json.Encoder()
 
-# One statement per batch (arrays unnested), so the rollup and budget triggers on
-# llm_usage fire once per batch rather than once per row. The LEFT JOIN drops a
-# conversation id whose conversation is gone instead of failing the whole batch.
+# One statement per batch, so the rollup and budget triggers on llm_usage fire once per
+# batch rather than once per row. The batch travels as one JSON document encoded by
+# msgspec (in C) and is unpacked by PostgreSQL: far cheaper on the gateway's core than
+# adapting arrays or binding parameters row by row. The LEFT JOIN drops a conversation id
+# whose conversation is gone instead of failing the whole batch.
 _USAGE_SQL = """
 INSERT INTO llm_usage (organization_id, user_id, conversation_id, model, request_type, prompt_tokens,
     completion_tokens, total_tokens, cache_creation_tokens, cache_read_tokens, estimated_cost_millicents,
     created_at, provider, tier, status, usage_estimated, request_id, auto_routed, latency_ms, ttft_ms)
 SELECT u.organization_id, u.user_id, c.id, u.model, u.request_type, u.prompt_tokens, u.completion_tokens,
-    u.total_tokens, u.cache_creation_tokens, u.cache_read_tokens, u.cost, u.created_at, u.provider, u.tier,
+    u.prompt_tokens + u.completion_tokens + u.cache_creation_tokens + u.cache_read_tokens,
+    u.cache_creation_tokens, u.cache_read_tokens, u.cost_millicents, u.created_at, u.provider, u.tier,
     u.status, u.usage_estimated, u.request_id, u.auto_routed, u.latency_ms, u.ttft_ms
-FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[], %s::int[], %s::int[], %s::int[],
-            %s::int[], %s::int[], %s::int[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::bool[],
-            %s::uuid[], %s::bool[], %s::int[], %s::int[])
-    AS u(organization_id, user_id, conversation_id, model, request_type, prompt_tokens, completion_tokens,
-         total_tokens, cache_creation_tokens, cache_read_tokens, cost, created_at, provider, tier, status,
-         usage_estimated, request_id, auto_routed, latency_ms, ttft_ms)
+FROM json_to_recordset(%s::json) AS u(organization_id uuid, user_id uuid, conversation_id text, model text,
+    request_type text, prompt_tokens int, completion_tokens int, cache_creation_tokens int, cache_read_tokens int,
+    cost_millicents int, created_at timestamptz, provider text, tier text, status text, usage_estimated bool,
+    request_id uuid, auto_routed bool, latency_ms int, ttft_ms int)
 LEFT JOIN conversations c ON c.id = u.conversation_id
 ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING
 """
@@ -67,41 +68,11 @@ ON CONFLICT (id) DO NOTHING
 BatchHook = Callable[[Any, Sequence[UsageRecord]], Awaitable[None]]
 
 
-def _usage_columns(rows: Sequence[UsageRecord]) -> tuple[list[Any], ...]:
-    """Column arrays for ``_USAGE_SQL``, one entry per request (duplicates dropped, stable order)."""
+def _usage_batch(rows: Sequence[UsageRecord]) -> str:
+    """The batch as one JSON array for ``_USAGE_SQL`` (duplicates dropped, in lock order)."""
     unique = {r.request_id: r for r in rows}
     ordered = sorted(unique.values(), key=lambda r: (r.organization_id, r.user_id, r.model, r.created_at))
-    return tuple(
-        list(col)
-        for col in zip(
-            *(
-                (
-                    r.organization_id,
-                    r.user_id,
-                    r.conversation_id,
-                    r.model,
-                    r.request_type,
-                    r.prompt_tokens,
-                    r.completion_tokens,
-                    r.total_tokens,
-                    r.cache_creation_tokens,
-                    r.cache_read_tokens,
-                    r.cost_millicents,
-                    r.created_at,
-                    r.provider,
-                    r.tier,
-                    r.status,
-                    r.usage_estimated,
-                    r.request_id,
-                    r.auto_routed,
-                    r.latency_ms,
-                    r.ttft_ms,
-                )
-                for r in ordered
-            ),
-            strict=True,
-        )
-    )
+    return _json.encode(ordered).decode()
 
 
 def _decision_params(r: DecisionRecord) -> tuple[Any, ...]:
@@ -152,7 +123,7 @@ async def write_batch(conn: Any, batch: Sequence[Record], hooks: Sequence[BatchH
             touches[r.key_id] = r.used_at
     async with conn.cursor() as cur:
         if usage:
-            await cur.execute(_USAGE_SQL, _usage_columns(usage))
+            await cur.execute(_USAGE_SQL, (_usage_batch(usage),))
         if decisions:
             await cur.executemany(_DECISION_SQL, [_decision_params(r) for r in decisions])
         for a in appends:

@@ -13,6 +13,8 @@ from typing import Any
 
 import msgspec
 
+from pricing import to_anthropic_usage, to_openai_usage, usage_from_anthropic, usage_from_openai
+
 __all__ = [
     "ResponseSummary",
     "anthropic_finish_to_openai",
@@ -57,37 +59,14 @@ def openai_finish_to_anthropic(finish_reason: str | None) -> str:
     return _O2A_STOP.get(finish_reason or "", "end_turn")
 
 
-def _int(mapping: dict[str, Any] | None, key: str) -> int:
-    value = mapping.get(key) if mapping else None
-    return value if isinstance(value, int) else 0
-
-
 def anthropic_usage_to_openai(usage: dict[str, Any] | None) -> dict[str, Any]:
-    """Anthropic usage -> OpenAI ``CompletionUsage`` (cache reads and writes count as prompt)."""
-    cache_read = _int(usage, "cache_read_input_tokens")
-    cache_write = _int(usage, "cache_creation_input_tokens")
-    prompt = _int(usage, "input_tokens") + cache_read + cache_write
-    completion = _int(usage, "output_tokens")
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cache_read, "cache_write_tokens": cache_write},
-    }
+    """Anthropic usage -> OpenAI ``CompletionUsage`` (through ``pricing``'s one normalization)."""
+    return dict(to_openai_usage(usage_from_anthropic(usage or {})))
 
 
 def openai_usage_to_anthropic(usage: dict[str, Any] | None) -> dict[str, Any]:
     """OpenAI ``CompletionUsage`` -> Anthropic usage (cached prompt tokens split out)."""
-    details = usage.get("prompt_tokens_details") if usage else None
-    details = details if isinstance(details, dict) else None
-    cache_read = _int(details, "cached_tokens")
-    cache_write = _int(details, "cache_write_tokens")
-    return {
-        "input_tokens": max(_int(usage, "prompt_tokens") - cache_read - cache_write, 0),
-        "output_tokens": _int(usage, "completion_tokens"),
-        "cache_read_input_tokens": cache_read,
-        "cache_creation_input_tokens": cache_write,
-    }
+    return dict(to_anthropic_usage(usage_from_openai(usage or {})))
 
 
 def parse_tool_arguments(arguments: str | None) -> dict[str, Any]:

@@ -233,26 +233,29 @@ def _run_targets(
 
         serve("floor", floor, opts.duration)
     # "gateway-budget": the same gateway with a monthly budget and a hard limit, far from the
-    # limit, to show what enforcement costs on the common path.
-    for name, extra in (("gateway", []), ("gateway-budget", ["--budget-usd", "1000000", "--hard-limit"])):
-        if name not in opts.only:
-            continue
-        db: list[gateway_target.BenchDatabase] = []
+    # limit, to show what enforcement costs on the common path. Each target gets its own
+    # database; the embedded server (if this run started it) stops after the last one.
+    databases: list[gateway_target.BenchDatabase] = []
+    try:
+        for name, extra in (("gateway", []), ("gateway-budget", ["--budget-usd", "1000000", "--hard-limit"])):
+            if name not in opts.only:
+                continue
 
-        def gateway(
-            port: int, extra: list[str] = extra, db: list[gateway_target.BenchDatabase] = db
-        ) -> tuple[int, dict[str, str]]:
-            db.append(gateway_target.BenchDatabase(_WORKDIR / "pgdata"))
-            child, key = gateway_target.start(children, db[0], port, mock_port, server, _REPO, bootstrap_args=extra)
-            return child.pid, {"Authorization": f"Bearer {key}"}
+            def gateway(port: int, extra: list[str] = extra) -> tuple[int, dict[str, str]]:
+                databases.append(gateway_target.BenchDatabase(_WORKDIR / "pgdata"))
+                child, key = gateway_target.start(
+                    children, databases[-1], port, mock_port, server, _REPO, bootstrap_args=extra
+                )
+                return child.pid, {"Authorization": f"Bearer {key}"}
 
-        try:
             serve(name, gateway, opts.duration)
-        finally:
             children.stop_all_but(mock)  # SIGTERM: the gateway drains its write queue before exiting
-            for database in db:
-                notes.append(f"usage rows {name} wrote to PostgreSQL: {database.usage_rows()}")
-                database.close()
+            if databases:
+                notes.append(f"usage rows {name} wrote to PostgreSQL: {databases[-1].usage_rows()}")
+    finally:
+        children.stop_all_but(mock)
+        for database in reversed(databases):
+            database.close()
     if "litellm" in opts.only:
 
         def litellm(port: int) -> tuple[int, dict[str, str]]:
