@@ -275,9 +275,7 @@ class PriceTable:
         self.source = source
 
     @classmethod
-    def load(
-        cls, overrides: Mapping[str, ModelPrice] | None = None, *, path: Path | None = None
-    ) -> PriceTable:
+    def load(cls, overrides: Mapping[str, ModelPrice] | None = None, *, path: Path | None = None) -> PriceTable:
         """Read the price file (default: litellm's bundled map) and apply ``overrides``.
 
         Raises:

@@ -142,9 +142,7 @@ def merge_anthropic(prev: Usage, delta_usage: Mapping[str, object]) -> Usage:
     return Usage(
         input_tokens=max(prev.input_tokens, _count(delta_usage, "input_tokens") or 0),
         output_tokens=max(prev.output_tokens, output or 0),
-        cache_write_tokens=max(
-            prev.cache_write_tokens, _count(delta_usage, "cache_creation_input_tokens") or 0
-        ),
+        cache_write_tokens=max(prev.cache_write_tokens, _count(delta_usage, "cache_creation_input_tokens") or 0),
         cache_read_tokens=max(prev.cache_read_tokens, _count(delta_usage, "cache_read_input_tokens") or 0),
         estimated=prev.estimated and output is None,
     )

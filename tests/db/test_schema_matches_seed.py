@@ -44,9 +44,7 @@ TABLES = (
     "group_memberships", "spaces", "conversations", "llm_usage", "routing_decisions",
     "email_logs", "audit_events", "arena_battles", "arena_battle_models", "model_rankings",
 )  # fmt: skip
-_ON_DELETE = MappingProxyType(
-    {"NO ACTION": "a", "RESTRICT": "r", "CASCADE": "c", "SET NULL": "n", "SET DEFAULT": "d"}
-)
+_ON_DELETE = MappingProxyType({"NO ACTION": "a", "RESTRICT": "r", "CASCADE": "c", "SET NULL": "n", "SET DEFAULT": "d"})
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 
@@ -218,9 +216,7 @@ def reconstructions() -> Reconstructions:
                 ("users_organization_id_email_key", ("organization_id", "email")),
                 ("users_organization_id_username_key", ("organization_id", "username")),
             ),
-            "org_memberships": (
-                ("org_memberships_organization_id_user_id_key", ("organization_id", "user_id")),
-            ),
+            "org_memberships": (("org_memberships_organization_id_user_id_key", ("organization_id", "user_id")),),
             "groups": (("groups_organization_id_name_key", ("organization_id", "name")),),
         },
         methods={
@@ -394,9 +390,7 @@ def read_catalog(conn: Conn, schema: str, table: str) -> Catalog:
 
 
 def expected_foreign_keys(ref: RefTable) -> set[tuple[Any, ...]]:
-    return {
-        ((col,), table, (ref_col,), _ON_DELETE[action]) for col, table, ref_col, action in ref.foreign_keys
-    }
+    return {((col,), table, (ref_col,), _ON_DELETE[action]) for col, table, ref_col, action in ref.foreign_keys}
 
 
 def expected_comments(ref: RefTable, rec: Reconstructions) -> dict[str, str | None]:
@@ -461,10 +455,7 @@ def test_reconstructions_are_still_needed(reference: dict[str, RefTable]) -> Non
         used = [i.name for i in ref.indexes if re.search(rf"\b{add.column}\b", f"{i.columns} {i.where}")]
         assert used, f"no index of {add.table} uses {add.column}: nothing evidences it"
     listed_twice = {
-        i.name
-        for t in TABLES
-        for i in reference[t].indexes
-        if [j.name for j in reference[t].indexes].count(i.name) > 1
+        i.name for t in TABLES for i in reference[t].indexes if [j.name for j in reference[t].indexes].count(i.name) > 1
     }
     assert listed_twice == rec.duplicate_indexes
     for table, key in rec.primary_keys.items():
@@ -482,11 +473,7 @@ def test_no_unexplained_cut_offs(reference: dict[str, RefTable]) -> None:
     explained = {(c.table, c.column, c.field) for c in reconstructions().cuts}
 
     def cut_off(text: str) -> bool:
-        return (
-            text.count("'") % 2 == 1
-            or text.count("(") != text.count(")")
-            or text.count("[") != text.count("]")
-        )
+        return text.count("'") % 2 == 1 or text.count("(") != text.count(")") or text.count("[") != text.count("]")
 
     found = {
         (t, c.name, field)

@@ -175,9 +175,7 @@ def test_rejections_are_few_and_spare_the_first_party_providers(
         assert raw_file[model].get("litellm_provider") not in {"anthropic", "openai"}, model
     first_party = [m for m, e in raw_file.items() if e.get("litellm_provider") in {"anthropic", "openai"}]
     priced = [
-        m
-        for m in first_party
-        if "input_cost_per_token" in raw_file[m] and "output_cost_per_token" in raw_file[m]
+        m for m in first_party if "input_cost_per_token" in raw_file[m] and "output_cost_per_token" in raw_file[m]
     ]
     assert len(priced) > 100
     assert all(m in table for m in priced)
@@ -196,9 +194,7 @@ def test_load_from_an_explicit_file(tmp_path: Path) -> None:
         )
     )
     table = PriceTable.load(path=path)
-    assert table.get("good") == ModelPrice(
-        input=100_000, output=200_000, cache_write=100_000, cache_read=100_000
-    )
+    assert table.get("good") == ModelPrice(input=100_000, output=200_000, cache_write=100_000, cache_read=100_000)
     assert set(table.rejected) == {"noisy", "stringy"}
     assert "noisy" not in table
     assert "image-only" not in table
@@ -215,7 +211,5 @@ def test_loading_never_imports_litellm_or_gateway() -> None:
         "print(bad)\n"
         "assert not bad, bad\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr

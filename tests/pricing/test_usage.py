@@ -41,16 +41,12 @@ def test_anthropic_input_tokens_exclude_cache_so_nothing_is_subtracted() -> None
         cache_read_input_tokens=10_000,
     )
     u = usage_from_anthropic(sdk.model_dump())
-    assert u == Usage(
-        input_tokens=1_000, output_tokens=500, cache_write_tokens=2_000, cache_read_tokens=10_000
-    )
+    assert u == Usage(input_tokens=1_000, output_tokens=500, cache_write_tokens=2_000, cache_read_tokens=10_000)
     assert u.total_input_tokens == 13_000
 
 
 def test_anthropic_missing_and_null_fields_count_as_zero() -> None:
-    assert usage_from_anthropic({"input_tokens": 12, "output_tokens": 3}) == Usage(
-        input_tokens=12, output_tokens=3
-    )
+    assert usage_from_anthropic({"input_tokens": 12, "output_tokens": 3}) == Usage(input_tokens=12, output_tokens=3)
     nulls = {
         "input_tokens": 7,
         "output_tokens": None,
@@ -85,9 +81,7 @@ def test_anthropic_delta_may_update_input_and_cache_counts() -> None:
         "cache_creation_input_tokens": 1_500,
         "cache_read_input_tokens": None,
     }
-    assert merge_anthropic(start, delta) == Usage(
-        input_tokens=3_100, output_tokens=220, cache_write_tokens=1_500
-    )
+    assert merge_anthropic(start, delta) == Usage(input_tokens=3_100, output_tokens=220, cache_write_tokens=1_500)
 
 
 def test_anthropic_delta_zero_placeholders_do_not_erase_known_counts() -> None:
@@ -121,12 +115,10 @@ def test_openai_prompt_tokens_include_cached_tokens() -> None:
 
 
 def test_openai_missing_or_null_details_mean_no_cache() -> None:
-    assert usage_from_openai({"prompt_tokens": 50, "completion_tokens": 5}) == Usage(
+    assert usage_from_openai({"prompt_tokens": 50, "completion_tokens": 5}) == Usage(input_tokens=50, output_tokens=5)
+    assert usage_from_openai({"prompt_tokens": 50, "completion_tokens": 5, "prompt_tokens_details": None}) == Usage(
         input_tokens=50, output_tokens=5
     )
-    assert usage_from_openai(
-        {"prompt_tokens": 50, "completion_tokens": 5, "prompt_tokens_details": None}
-    ) == Usage(input_tokens=50, output_tokens=5)
     assert usage_from_openai(
         {"prompt_tokens": 50, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": None}}
     ) == Usage(input_tokens=50, output_tokens=5)
@@ -143,9 +135,7 @@ def test_openai_responses_api_shape() -> None:
 
 
 def test_integral_floats_accepted_other_types_rejected() -> None:
-    assert usage_from_openai({"prompt_tokens": 12.0, "completion_tokens": 3}) == Usage(
-        input_tokens=12, output_tokens=3
-    )
+    assert usage_from_openai({"prompt_tokens": 12.0, "completion_tokens": 3}) == Usage(input_tokens=12, output_tokens=3)
     with pytest.raises(TypeError, match="prompt_tokens"):
         usage_from_openai({"prompt_tokens": "12", "completion_tokens": 3})
     with pytest.raises(TypeError, match="output_tokens"):
