@@ -25,8 +25,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Proxy throughput/latency against the floor and LiteLLM, then the finance reports at scale.
+REPORT_ROWS ?= 10000000
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.run
+	$(BIN)/python -m tests.perf.reports_bench --rows $(REPORT_ROWS) --runs 20
 
 clean:
 	rm -rf $(VENV) .gateway build *.egg-info
