@@ -14,14 +14,18 @@ from gateway.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def start_embedded(pgdata: Path) -> str:
-    """Start (or attach to) the embedded server in ``pgdata`` and return its URL."""
+def start_embedded(pgdata: Path, *, keep_running: bool = False) -> str:
+    """Start (or attach to) the embedded server in ``pgdata`` and return its URL.
+
+    The data directory is kept either way. Unless ``keep_running``, the server stops when
+    the last process using it exits (pgserver counts the processes attached to it).
+    """
     import pgserver  # deferred: only needed without DATABASE_URL
 
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO lines are initdb chatter
     pgdata.mkdir(parents=True, exist_ok=True)
-    # cleanup_mode=None leaves the server running for the next process to attach to;
-    # pgserver reuses a live postmaster in the same directory.
-    server = pgserver.get_server(str(pgdata.resolve()), cleanup_mode=None)  # type: ignore[attr-defined]
+    mode = None if keep_running else "stop"
+    server = pgserver.get_server(str(pgdata.resolve()), cleanup_mode=mode)  # type: ignore[attr-defined]
     url: str = server.get_uri()
     log.info("embedded PostgreSQL at %s (data in %s)", url, pgdata)
     return url
