@@ -60,7 +60,15 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         config = load_config(settings.config_path)
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            url, min_size=2, max_size=16, open=False, kwargs={"autocommit": True}, name="gateway"
+            # A short wait for a connection: with the database away, requests that need it
+            # fail fast with a 503 instead of queueing for the default 30 s.
+            url,
+            min_size=2,
+            max_size=16,
+            open=False,
+            kwargs={"autocommit": True},
+            name="gateway",
+            timeout=5.0,
         )
         await pool.open(wait=False)
         client = (

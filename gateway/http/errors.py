@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import msgspec
+import psycopg
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -19,8 +20,9 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from psycopg_pool import PoolTimeout
 
-from gateway.errors import GatewayError, InvalidRequest, NotFound, PayloadTooLarge
+from gateway.errors import GatewayError, InvalidRequest, NotFound, PayloadTooLarge, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 _enc = msgspec.json.Encoder()
@@ -43,9 +45,13 @@ def error_response(path: str, exc: GatewayError, headers: dict[str, str] | None 
     return Response(error_body(path, exc), status_code=exc.status, media_type="application/json", headers=headers)
 
 
-def _as_gateway_error(exc: Exception) -> GatewayError:
+def as_gateway_error(exc: Exception) -> GatewayError:
+    """Any exception as the gateway error a caller sees (unknown ones become a logged 500)."""
     if isinstance(exc, GatewayError):
         return exc
+    if isinstance(exc, psycopg.OperationalError | PoolTimeout):
+        # The database is away: callers get a retryable 503; writes already accepted are spooled.
+        return ServiceUnavailable("the gateway cannot reach its database right now; retry shortly")
     if isinstance(exc, RequestEntityTooLarge):
         return PayloadTooLarge("the request body is larger than this gateway accepts (GATEWAY_MAX_BODY_BYTES)")
     if isinstance(exc, NotFoundException):
@@ -64,7 +70,7 @@ def _as_gateway_error(exc: Exception) -> GatewayError:
 
 
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    gw = _as_gateway_error(exc)
+    gw = as_gateway_error(exc)
     if type(gw) is GatewayError:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     rid = request.scope.get("state", {}).get("request_id")

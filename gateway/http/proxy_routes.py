@@ -21,7 +21,7 @@ from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receiv
 
 from gateway.config import Dialect
 from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge
-from gateway.http.errors import error_body
+from gateway.http.errors import as_gateway_error, error_body
 from gateway.proxy.admit import admit, authenticate, parse_request
 from gateway.proxy.forward import forward, upstream_body
 from gateway.services import Services
@@ -122,13 +122,12 @@ async def _serve(scope: Scope, receive: Receive, send: Send, dialect: Dialect) -
         )
         await services.budget.admit(ctx)
         out = await forward(services, ctx, upstream_body(ctx, raw, req))
-    except GatewayError as exc:
-        services.metrics.requests.labels(endpoint, "-", "-", str(exc.status)).inc()
-        await _send_error(send, path, exc, request_id)
-        return
-    except Exception:  # a bug, not a client error: logged, answered as a 500 in the dialect
-        log.exception("unhandled error on %s (request %s)", path, request_id)
-        await _send_error(send, path, GatewayError("internal error; logged with the request id"), request_id)
+    except Exception as exc:
+        gw = as_gateway_error(exc)
+        if type(gw) is GatewayError:
+            log.exception("unhandled error on %s (request %s)", path, request_id)
+        services.metrics.child(services.metrics.requests, endpoint, "-", "-", str(gw.status)).inc()
+        await _send_error(send, path, gw, request_id)
         return
     if out.stream is not None:
         await _stream(send, receive, out.headers, out.stream)
