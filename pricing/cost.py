@@ -33,14 +33,23 @@ def cost_millicents(price: ModelPrice, usage: Usage) -> int:
     exceeds 200,000 tokens and the model has a long-context tier, every kind uses the tier's
     prices (see :meth:`ModelPrice.rates`).
     """
-    rate_in, rate_out, rate_cw, rate_cr = price.rates(usage.total_input_tokens)
-    micro = (
-        usage.input_tokens * rate_in
-        + usage.output_tokens * rate_out
-        + usage.cache_write_tokens * rate_cw
-        + usage.cache_read_tokens * rate_cr
+    return _round_half_up(sum(_parts(price, usage)))
+
+
+def _parts(price: ModelPrice, usage: Usage) -> tuple[int, int, int, int]:
+    """Exact micro-millicents per kind: input, output, cache write (5-minute + 1-hour), cache read."""
+    total_in = usage.total_input_tokens
+    rate_in, rate_out, rate_cw, rate_cr = price.rates(total_in)
+    one_hour = usage.cache_write_1h_tokens
+    writes = (usage.cache_write_tokens - one_hour) * rate_cw
+    if one_hour:
+        writes += one_hour * price.rate_cache_write_1h(total_in)
+    return (
+        usage.input_tokens * rate_in,
+        usage.output_tokens * rate_out,
+        writes,
+        usage.cache_read_tokens * rate_cr,
     )
-    return _round_half_up(micro)
 
 
 class CostBreakdown(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,13 +85,7 @@ def _exact(micro: int) -> Decimal:
 
 def cost_breakdown(price: ModelPrice, usage: Usage) -> CostBreakdown:
     """The exact cost of ``usage`` at ``price``, per token kind, before rounding."""
-    rate_in, rate_out, rate_cw, rate_cr = price.rates(usage.total_input_tokens)
-    parts = (
-        usage.input_tokens * rate_in,
-        usage.output_tokens * rate_out,
-        usage.cache_write_tokens * rate_cw,
-        usage.cache_read_tokens * rate_cr,
-    )
+    parts = _parts(price, usage)
     micro = sum(parts)
     return CostBreakdown(
         input=_exact(parts[0]),
@@ -110,5 +113,8 @@ def max_cost_millicents(price: ModelPrice, input_tokens_estimate: int, max_outpu
     if input_tokens_estimate < 0 or max_output_tokens < 0:
         raise ValueError("token estimates must be non-negative")
     rate_in, rate_out, rate_cw, rate_cr = price.rates(input_tokens_estimate)
-    micro = input_tokens_estimate * max(rate_in, rate_cw, rate_cr) + max_output_tokens * rate_out
+    dearest = max(rate_in, rate_cw, rate_cr)
+    if price.cache_write_1h is not None:  # the model offers one-hour cache writes: they may be used
+        dearest = max(dearest, price.rate_cache_write_1h(input_tokens_estimate))
+    micro = input_tokens_estimate * dearest + max_output_tokens * rate_out
     return -(-micro // _PER_MILLION)

@@ -72,6 +72,9 @@ class ModelPrice(msgspec.Struct, frozen=True, kw_only=True):
     output_above_200k: int | None = None
     cache_write_above_200k: int | None = None
     cache_read_above_200k: int | None = None
+    # One-hour-TTL cache writes (Anthropic); None: twice the input price, Anthropic's published rule.
+    cache_write_1h: int | None = None
+    cache_write_1h_above_200k: int | None = None
 
     def __post_init__(self) -> None:
         for name in self.__struct_fields__:
@@ -104,6 +107,16 @@ class ModelPrice(msgspec.Struct, frozen=True, kw_only=True):
             tier_input if self.cache_write_above_200k is None else self.cache_write_above_200k,
             tier_input if self.cache_read_above_200k is None else self.cache_read_above_200k,
         )
+
+    def rate_cache_write_1h(self, total_input_tokens: int) -> int:
+        """The one-hour cache-write price for a prompt of this size (see :meth:`rates` for tiers)."""
+        long = self.input_above_200k is not None and total_input_tokens > LONG_CONTEXT_THRESHOLD
+        if long:
+            if self.cache_write_1h_above_200k is not None:
+                return self.cache_write_1h_above_200k
+            assert self.input_above_200k is not None
+            return 2 * self.input_above_200k
+        return 2 * self.input if self.cache_write_1h is None else self.cache_write_1h
 
 
 def millicents_per_million(value: Decimal | float | int | str, *, model: str, field: str) -> int:
@@ -153,6 +166,8 @@ class _LiteLLMEntry(msgspec.Struct):
     output_cost_per_token_above_200k_tokens: Decimal | None = None
     cache_creation_input_token_cost_above_200k_tokens: Decimal | None = None
     cache_read_input_token_cost_above_200k_tokens: Decimal | None = None
+    cache_creation_input_token_cost_above_1hr: Decimal | None = None
+    cache_creation_input_token_cost_above_1hr_above_200k_tokens: Decimal | None = None
 
 
 def price_from_litellm_entry(model: str, entry: Mapping[str, object]) -> ModelPrice:
@@ -192,6 +207,8 @@ def price_from_litellm_entry(model: str, entry: Mapping[str, object]) -> ModelPr
         output_above_200k=get("output_cost_per_token_above_200k_tokens"),
         cache_write_above_200k=get("cache_creation_input_token_cost_above_200k_tokens"),
         cache_read_above_200k=get("cache_read_input_token_cost_above_200k_tokens"),
+        cache_write_1h=get("cache_creation_input_token_cost_above_1hr"),
+        cache_write_1h_above_200k=get("cache_creation_input_token_cost_above_1hr_above_200k_tokens"),
     )
 
 

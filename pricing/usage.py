@@ -39,6 +39,9 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True):
         output_tokens: Generated tokens, reasoning/thinking tokens included (they bill as output).
         cache_write_tokens: Input tokens written to the prompt cache (Anthropic cache creation).
         cache_read_tokens: Input tokens served from the prompt cache.
+        cache_write_1h_tokens: The part of ``cache_write_tokens`` written with Anthropic's one-hour
+            TTL (``usage.cache_creation.ephemeral_1h_input_tokens``), billed at a higher price than
+            the default five-minute writes. Never more than ``cache_write_tokens``.
         estimated: True when ``output_tokens`` was estimated by the gateway because the provider
             never reported usage (for example a stream the client cancelled), so reports can tell
             measured spend from estimated spend.
@@ -52,11 +55,15 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True):
     output_tokens: int = 0
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
+    cache_write_1h_tokens: int = 0
     estimated: bool = False
 
     def __post_init__(self) -> None:
-        if min(self.input_tokens, self.output_tokens, self.cache_write_tokens, self.cache_read_tokens) < 0:
+        counts = (self.input_tokens, self.output_tokens, self.cache_write_tokens, self.cache_read_tokens)
+        if min(*counts, self.cache_write_1h_tokens) < 0:
             raise ValueError(f"token counts must be non-negative: {self!r}")
+        if self.cache_write_1h_tokens > self.cache_write_tokens:
+            raise ValueError(f"one-hour cache writes exceed all cache writes: {self!r}")
 
     @property
     def total_input_tokens(self) -> int:
@@ -113,12 +120,19 @@ def usage_from_anthropic(obj: Mapping[str, object]) -> Usage:
     Returns:
         The usage, with ``estimated`` false.
     """
+    cache_write = _count(obj, "cache_creation_input_tokens") or 0
     return Usage(
         input_tokens=_count(obj, "input_tokens") or 0,
         output_tokens=_count(obj, "output_tokens") or 0,
-        cache_write_tokens=_count(obj, "cache_creation_input_tokens") or 0,
+        cache_write_tokens=cache_write,
         cache_read_tokens=_count(obj, "cache_read_input_tokens") or 0,
+        cache_write_1h_tokens=min(cache_write, _one_hour_writes(obj)),
     )
+
+
+def _one_hour_writes(obj: Mapping[str, object]) -> int:
+    """``cache_creation.ephemeral_1h_input_tokens``: the one-hour-TTL part of the cache writes."""
+    return _count(_sub(obj, "cache_creation"), "ephemeral_1h_input_tokens") or 0
 
 
 def merge_anthropic(prev: Usage, delta_usage: Mapping[str, object]) -> Usage:
@@ -139,11 +153,13 @@ def merge_anthropic(prev: Usage, delta_usage: Mapping[str, object]) -> Usage:
         The merged usage. ``estimated`` is cleared once the provider reports ``output_tokens``.
     """
     output = _count(delta_usage, "output_tokens")
+    cache_write = max(prev.cache_write_tokens, _count(delta_usage, "cache_creation_input_tokens") or 0)
     return Usage(
         input_tokens=max(prev.input_tokens, _count(delta_usage, "input_tokens") or 0),
         output_tokens=max(prev.output_tokens, output or 0),
-        cache_write_tokens=max(prev.cache_write_tokens, _count(delta_usage, "cache_creation_input_tokens") or 0),
+        cache_write_tokens=cache_write,
         cache_read_tokens=max(prev.cache_read_tokens, _count(delta_usage, "cache_read_input_tokens") or 0),
+        cache_write_1h_tokens=min(cache_write, max(prev.cache_write_1h_tokens, _one_hour_writes(delta_usage))),
         estimated=prev.estimated and output is None,
     )
 

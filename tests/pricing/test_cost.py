@@ -176,13 +176,13 @@ def test_breakdown_matches_cost_on_random_usages(table: PriceTable) -> None:
 
 
 def test_max_cost_by_hand(sonnet: ModelPrice, gpt4o: ModelPrice) -> None:
-    # Prompt at the dearest input kind (cache write, $3.75/M) plus output at $15/M:
-    assert max_cost_millicents(sonnet, 10_000, 1_000) == (10_000 * 375_000 + 1_000 * 1_500_000) // 10**6 == 5_250
+    # Prompt at the dearest input kind (a one-hour cache write, $6/M) plus output at $15/M:
+    assert max_cost_millicents(sonnet, 10_000, 1_000) == (10_000 * 600_000 + 1_000 * 1_500_000) // 10**6 == 7_500
     # One gpt-4o input token is 250,000 micro-millicents: a quarter millicent rounds UP to 1.
     assert max_cost_millicents(gpt4o, 1, 0) == 1
     assert max_cost_millicents(gpt4o, 0, 0) == 0
-    # Above 200k the tier prices apply: $7.50/M cache write and $22.50/M output.
-    assert max_cost_millicents(sonnet, 200_001, 10) == -(-(200_001 * 750_000 + 10 * 2_250_000) // 10**6) == 150_024
+    # Above 200k the tier prices apply: $12/M one-hour cache write and $22.50/M output.
+    assert max_cost_millicents(sonnet, 200_001, 10) == -(-(200_001 * 1_200_000 + 10 * 2_250_000) // 10**6) == 240_024
 
 
 def test_max_cost_bounds_every_usage_within_the_estimate(table: PriceTable) -> None:
@@ -207,3 +207,20 @@ def test_max_cost_bounds_every_usage_within_the_estimate(table: PriceTable) -> N
 def test_max_cost_rejects_negative_estimates(gpt4o: ModelPrice) -> None:
     with pytest.raises(ValueError, match="non-negative"):
         max_cost_millicents(gpt4o, -1, 10)
+
+
+def test_one_hour_cache_writes_by_hand(sonnet: ModelPrice) -> None:
+    """Anthropic bills one-hour cache writes at 2x input ($6/M on Sonnet 4.5), five-minute ones at 1.25x."""
+    usage = Usage(input_tokens=1_000, cache_write_tokens=3_000, cache_write_1h_tokens=1_000, output_tokens=100)
+    # 1,000 * 300,000 + 2,000 * 375,000 + 1,000 * 600,000 + 100 * 1,500,000 = 1,800,000,000 -> 1,800.
+    assert cost_millicents(sonnet, usage) == 1_800
+    assert cost_breakdown(sonnet, usage).cache_write == Decimal("1350.000000")
+    # Without the one-hour split the same tokens would be under-billed by 225 millicents.
+    flat = Usage(input_tokens=1_000, cache_write_tokens=3_000, output_tokens=100)
+    assert cost_millicents(sonnet, flat) == 1_575
+
+
+def test_one_hour_price_falls_back_to_twice_input() -> None:
+    price = ModelPrice(input=100_000, output=500_000, cache_write=125_000, cache_read=10_000)
+    usage = Usage(cache_write_tokens=10, cache_write_1h_tokens=10)
+    assert cost_millicents(price, usage) == 10 * 200_000 // 1_000_000

@@ -82,6 +82,8 @@ def test_anthropic_model_from_the_file(table: PriceTable) -> None:
         output_above_200k=2_250_000,
         cache_write_above_200k=750_000,
         cache_read_above_200k=60_000,
+        cache_write_1h=600_000,
+        cache_write_1h_above_200k=1_200_000,
     )
 
 

@@ -206,3 +206,20 @@ def test_openai_usage_shown_in_anthropic_dialect_excludes_cache_from_input() -> 
 def test_usage_encodes_as_json_for_the_usage_queue() -> None:
     u = Usage(input_tokens=1, output_tokens=2, cache_write_tokens=3, cache_read_tokens=4, estimated=True)
     assert msgspec.json.decode(msgspec.json.encode(u), type=Usage) == u
+
+
+def test_anthropic_one_hour_cache_writes_are_read_and_merged() -> None:
+    start = {"input_tokens": 5, "cache_creation_input_tokens": 300, "cache_read_input_tokens": 0,
+             "cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 200},
+             "output_tokens": 1}  # fmt: skip
+    u = usage_from_anthropic(start)
+    assert (u.cache_write_tokens, u.cache_write_1h_tokens) == (300, 200)
+    merged = merge_anthropic(u, {"output_tokens": 40})
+    assert (merged.cache_write_1h_tokens, merged.output_tokens) == (200, 40)
+    # A broken upstream claiming more one-hour writes than writes is capped, never over-billed.
+    assert (
+        usage_from_anthropic(
+            {"cache_creation_input_tokens": 10, "cache_creation": {"ephemeral_1h_input_tokens": 50}}
+        ).cache_write_1h_tokens
+        == 10
+    )

@@ -453,3 +453,25 @@ def test_anthropic_with_cache_tokens_costs_to_the_millicent(
     # 1,000*300,000 + 2,000*375,000 + 10,000*30,000 + 500*1,500,000 = 2,100,000,000 -> 2,100 millicents.
     assert row["estimated_cost_millicents"] == 2_100
     assert row["total_tokens"] == 13_500
+
+
+def test_one_hour_cache_writes_cost_more_to_the_millicent(
+    gateway: GatewayServer, upstream: MockUpstream, org: BootstrapResult, db_url: str
+) -> None:
+    usage = {
+        "input_tokens": 1_000,
+        "output_tokens": 100,
+        "cache_creation_input_tokens": 3_000,
+        "cache_read_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 2_000, "ephemeral_1h_input_tokens": 1_000},
+    }
+    upstream.scripts.append(Script(body=anthropic_message("ok", "claude-sonnet-4-5", usage)))
+    ant(gateway, org.api_key).messages.create(
+        model="claude-sonnet-4-5", max_tokens=200, messages=[{"role": "user", "content": "x"}]
+    )
+    gateway.flush()
+    row = only_usage_row(db_url)
+    # 1,000*300,000 + 2,000*375,000 (5-minute writes) + 1,000*600,000 (1-hour writes) + 100*1,500,000
+    # = 1,800,000,000 micro-millicents -> 1,800 millicents (1,575 if every write were billed at 5 minutes).
+    assert row["cache_creation_tokens"] == 3_000
+    assert row["estimated_cost_millicents"] == 1_800
