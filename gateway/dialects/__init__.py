@@ -10,15 +10,18 @@ pure: no I/O, no module-level mutable state.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
+
+T = TypeVar("T")
 
 __all__ = [
     "RequestValidationError",
     "anthropic_error_body",
     "anthropic_error_type_for_status",
     "decode_body",
+    "decode_request",
     "openai_error_body",
     "upstream_error_message",
     "validation_error_from_msgspec",
@@ -107,6 +110,26 @@ def decode_body(body: bytes) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise RequestValidationError("Request body must be a JSON object", None)
     return raw
+
+
+def decode_request(body: bytes, typ: type[T], enums: dict[str, tuple[str, ...]]) -> tuple[dict[str, Any], T]:
+    """Decode a chat request body once and validate it into ``typ`` (both dialects share this).
+
+    Returns:
+        The raw dict (kept for same-dialect pass-through of fields not typed here) and the typed
+        request, whose ``messages`` is known to be non-empty.
+
+    Raises:
+        RequestValidationError: Naming the field to fix.
+    """
+    raw = decode_body(body)
+    try:
+        req = msgspec.convert(raw, typ)
+    except msgspec.ValidationError as exc:
+        raise validation_error_from_msgspec(exc, enums) from None
+    if not getattr(req, "messages", None):
+        raise RequestValidationError("messages: must contain at least one message", "messages")
+    return raw, req
 
 
 def openai_error_body(message: str, type: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from gateway.dialects import RequestValidationError, decode_body, validation_error_from_msgspec
+from gateway.dialects import RequestValidationError, decode_request
 
 __all__ = [
     "AnthropicEvent",
@@ -119,22 +119,9 @@ _ENUMS = {"role": ROLES, "type": ("auto", "any", "tool", "none")}
 
 
 def parse_anthropic_request(body: bytes) -> tuple[dict[str, Any], MessagesRequest]:
-    """Decode a Messages body once and validate it.
-
-    Returns:
-        The raw dict (kept for same-dialect pass-through of fields not typed here) and
-        the typed request.
-
-    Raises:
-        RequestValidationError: Naming the field to fix.
-    """
-    raw = decode_body(body)
-    try:
-        req = msgspec.convert(raw, MessagesRequest)
-    except msgspec.ValidationError as exc:
-        raise validation_error_from_msgspec(exc, _ENUMS) from None
-    if not req.messages:
-        raise RequestValidationError("messages: must contain at least one message", "messages")
+    """Decode and validate a body (see :func:`gateway.dialects.decode_request`), then the rules
+    msgspec types cannot express."""
+    raw, req = decode_request(body, MessagesRequest, _ENUMS)
     if req.max_tokens < 1:
         raise RequestValidationError("max_tokens: must be at least 1", "max_tokens")
     if req.tool_choice is not None and req.tool_choice.type == "tool" and not req.tool_choice.name:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from gateway.dialects import RequestValidationError, decode_body, validation_error_from_msgspec
+from gateway.dialects import RequestValidationError, decode_request
 
 __all__ = [
     "ChatCompletionRequest",
@@ -150,22 +150,9 @@ _ENUMS = {"role": ROLES}
 
 
 def parse_openai_request(body: bytes) -> tuple[dict[str, Any], ChatCompletionRequest]:
-    """Decode a Chat Completions body once and validate it.
-
-    Returns:
-        The raw dict (kept for same-dialect pass-through of fields not typed here) and
-        the typed request.
-
-    Raises:
-        RequestValidationError: Naming the field to fix.
-    """
-    raw = decode_body(body)
-    try:
-        req = msgspec.convert(raw, ChatCompletionRequest)
-    except msgspec.ValidationError as exc:
-        raise validation_error_from_msgspec(exc, _ENUMS) from None
-    if not req.messages:
-        raise RequestValidationError("messages: must contain at least one message", "messages")
+    """Decode and validate a body (see :func:`gateway.dialects.decode_request`), then the rules
+    msgspec types cannot express."""
+    raw, req = decode_request(body, ChatCompletionRequest, _ENUMS)
     for i, msg in enumerate(req.messages):
         if msg.role == "tool" and not msg.tool_call_id:
             raise RequestValidationError(

@@ -25,6 +25,7 @@ from gateway.http.errors import as_gateway_error, error_body
 from gateway.proxy.admit import admit, authenticate, parse_request
 from gateway.proxy.forward import forward, upstream_body
 from gateway.services import Services
+from gateway.translate.requests import last_user_text
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +118,12 @@ async def _serve(scope: Scope, receive: Receive, send: Send, dialect: Dialect) -
         body = await _read_body(receive, headers, services.settings.max_body_bytes)
         raw, req = parse_request(dialect, body)
         ctx = await admit(services, principal, dialect, raw, req, request_id=request_id, started=started)
-        ctx.conversation_id = await services.conversations.resolve(
-            headers.get("x-conversation-id"), principal, ctx.entry.id, ctx.user_text
-        )
+        conversation = headers.get("x-conversation-id")
+        if conversation is not None:
+            ctx.user_text = last_user_text(req)
+            ctx.conversation_id = await services.conversations.resolve(
+                conversation, principal, ctx.entry.id, ctx.user_text
+            )
         await services.budget.admit(ctx)
         out = await forward(services, ctx, upstream_body(ctx, raw, req))
     except Exception as exc:

@@ -22,7 +22,7 @@ from gateway.policy.tiers import check_model, pick_auto
 from gateway.proxy.context import RequestContext
 from gateway.services import Services
 from gateway.store.records import AuditRecord
-from gateway.translate.requests import conversation_text_for_router, last_user_text
+from gateway.translate.requests import conversation_text_for_router
 from router.scorer import score_conversation
 from router.types import Conversation, Message
 
@@ -151,7 +151,7 @@ async def admit(
         include_usage=include_usage,
         prompt_chars=_prompt_chars(turns),
         max_output_tokens=int(max_out),
-        user_text=last_user_text(req),
+        user_text="",  # filled only when the request is stored in a conversation
         decision=decision,
         auto_fell_back=fell_back,
         conversation_turn=max(1, sum(1 for role, _ in turns if role == "user")),

@@ -27,7 +27,7 @@ class RequestContext:
     include_usage: bool  # OpenAI clients: stream_options.include_usage
     prompt_chars: int
     max_output_tokens: int
-    user_text: str
+    user_text: str  # the last user turn; set only for requests stored in a conversation
     decision: Decision | None = None
     auto_fell_back: bool = False
     conversation_id: str | None = None
