@@ -10,6 +10,7 @@ import psycopg
 
 from gateway import accounts
 from gateway.accounts import BootstrapResult
+from gateway.catalog import DEFAULT_MODELS
 from tests.policy.helpers import Conn, add_spend, add_user, audit_rows, budget
 from tests.support.mock_upstream import MockUpstream
 from tests.support.server import GatewayServer
@@ -44,7 +45,9 @@ def test_owner_reads_and_changes_policy_and_it_applies_at_once(
     assert body["monthly_budget_usd"] == "250.50" and body["budget_hard_limit"] is True
     assert body["budget_alert_threshold"] == 80  # untouched
     models = httpx.get(gateway.url + "/v1/models", headers=_h(org.api_key)).json()["data"]
-    assert {m["id"] for m in models} == {"claude-haiku-4-5", "auto"}
+    basic_left = {m.id for m in DEFAULT_MODELS if m.tier == "basic" and m.id != "gpt-4o-mini"}
+    assert "claude-haiku-4-5" in basic_left
+    assert {m["id"] for m in models} == basic_left | {"auto"}
     events = {
         r[0]: r[1]
         for r in conn.execute(
@@ -139,4 +142,6 @@ def test_policy_change_reaches_other_processes_through_notify(
         if "claude-haiku-4-5" not in ids:
             break
         time.sleep(0.05)
-    assert ids == {"claude-opus-4-5", "gpt-5", "auto"}
+    premium = {m.id for m in DEFAULT_MODELS if m.tier == "premium"}
+    assert {"claude-opus-4-5", "gpt-5"} <= premium
+    assert ids == premium | {"auto"}

@@ -156,7 +156,11 @@ def test_savings_prices_each_auto_row_like_the_gateway(conn: psycopg.Connection[
         input_above_200k=600_000,
         output_above_200k=2_250_000,
     )
-    prices = build_prices(catalog, GatewayConfig()) | {"claude-opus-4-5": long_ctx}
+    # The counterfactual is each provider's AUTO complex model, read from the catalog.
+    complex_for = {prov: catalog.for_complexity(prov, "complex") for prov in ("anthropic", "openai")}
+    ant_complex, oai_complex = complex_for["anthropic"], complex_for["openai"]
+    assert ant_complex is not None and oai_complex is not None
+    prices = build_prices(catalog, GatewayConfig()) | {ant_complex.id: long_ctx}
     models = counterfactuals(catalog, prices)
 
     async def run() -> Any:
@@ -167,7 +171,7 @@ def test_savings_prices_each_auto_row_like_the_gateway(conn: psycopg.Connection[
     report = asyncio.run(run())
     by_model = {r["model"]: r for r in report.rows}
     for r in rows[:3]:
-        price = long_ctx if r.provider == "anthropic" else prices["gpt-5"]
+        price = long_ctx if r.provider == "anthropic" else prices[oai_complex.id]
         assert price is not None
         want = cost_millicents(
             price,

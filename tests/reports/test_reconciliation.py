@@ -20,12 +20,23 @@ import pytest
 
 from gateway import accounts
 from gateway.accounts import BootstrapResult
+from gateway.catalog import Catalog
 from gateway.reports.params import GROUP_KEYS
 from pricing import PriceTable
 from tests.support.mock_upstream import MockUpstream, Script, anthropic_stream_events, openai_chunk, openai_completion
 from tests.support.server import GatewayServer
 
-COMPLEX = {"anthropic": "claude-opus-4-5", "openai": "gpt-5"}
+
+def _complex_models() -> dict[str, str]:
+    """Each provider's AUTO complex model (the savings counterfactual), read from the built-in catalog."""
+    catalog = Catalog.with_overrides([])
+    picks = {p: catalog.for_complexity(p, "complex") for p in ("anthropic", "openai")}
+    models = {p: m.id for p, m in picks.items() if m is not None}
+    assert len(models) == len(picks), models  # both providers have a complex model to compare against
+    return models
+
+
+COMPLEX = _complex_models()
 COMBOS = ["day,model", "user,provider,tier", "week,request_type", "month,user,model", "model,tier,provider"]
 
 

@@ -7,16 +7,25 @@ import openai
 import pytest
 
 from gateway.accounts import BootstrapResult
+from gateway.catalog import COMPLEXITIES, Catalog
+from gateway.config import ModelEntry
 from router import DEFAULT_CONFIG, Conversation, Message, score_conversation
 from tests.routing.helpers import COMPLEX_PROMPT, SIMPLE_PROMPT, assert_complete, decision_row, usage_row
 from tests.support.mock_upstream import MockUpstream, Script
 from tests.support.server import GatewayServer
 
+
+def _ladder(provider: str) -> dict[str, ModelEntry]:
+    """The built-in catalog's AUTO pick per class (read from the catalog, so an update needs no edit here)."""
+    catalog = Catalog.with_overrides([])
+    picks = {c: catalog.for_complexity(provider, c) for c in COMPLEXITIES}
+    ladder: dict[str, ModelEntry] = {c: m for c, m in picks.items() if m is not None}
+    assert len({m.id for m in ladder.values()}) == len(COMPLEXITIES), ladder  # one distinct model per class
+    return ladder
+
+
 # The catalog's AUTO ladder per provider (the client's dialect picks the provider by default).
-LADDER = {
-    "openai": {"simple": "gpt-4o-mini", "medium": "gpt-4.1", "complex": "gpt-5"},
-    "anthropic": {"simple": "claude-haiku-4-5", "medium": "claude-sonnet-4-5", "complex": "claude-opus-4-5"},
-}
+LADDER = {"openai": _ladder("openai"), "anthropic": _ladder("anthropic")}
 
 
 def expected_tier(prompt: str) -> str:
@@ -28,7 +37,7 @@ def check_row(db_url: str, request_id: str, org: BootstrapResult, provider: str,
     assert_complete(row)
     tier = expected_tier(prompt)
     assert row["tier"] == tier
-    assert row["selected_model"] == LADDER[provider][tier]
+    assert row["selected_model"] == LADDER[provider][tier].id
     assert row["provider"] == provider
     assert row["organization_id"] == org.organization_id
     assert row["user_id"] == org.user_id
@@ -65,8 +74,8 @@ def test_openai_sdk_auto(
     assert text == upstream.text
     tier = expected_tier(prompt)
     assert headers["x-gateway-tier"] == tier
-    assert headers["x-gateway-model"] == LADDER["openai"][tier]
-    assert upstream.requests[-1].body["model"] == LADDER["openai"][tier]
+    assert headers["x-gateway-model"] == LADDER["openai"][tier].id
+    assert upstream.requests[-1].body["model"] == LADDER["openai"][tier].upstream
     router_gw.flush()
     check_row(db_url, headers["x-request-id"], org, "openai", prompt)
 
@@ -95,8 +104,8 @@ def test_anthropic_sdk_auto(
     assert text == upstream.text
     tier = expected_tier(prompt)
     assert headers["x-gateway-tier"] == tier
-    assert headers["x-gateway-model"] == LADDER["anthropic"][tier]
-    assert upstream.requests[-1].body["model"] == LADDER["anthropic"][tier]
+    assert headers["x-gateway-model"] == LADDER["anthropic"][tier].id
+    assert upstream.requests[-1].body["model"] == LADDER["anthropic"][tier].upstream
     router_gw.flush()
     check_row(db_url, headers["x-request-id"], org, "anthropic", prompt)
 
@@ -142,5 +151,5 @@ def test_failed_upstream_logs_unsuccessful_decision(
     row = decision_row(db_url, request_id)
     assert_complete(row)
     assert row["request_succeeded"] is False
-    assert row["tier"] == "simple" and row["selected_model"] == "claude-haiku-4-5"
+    assert row["tier"] == "simple" and row["selected_model"] == LADDER["anthropic"]["simple"].id
     assert row["response_tokens"] == 0 and row["estimated_cost_millicents"] == 0

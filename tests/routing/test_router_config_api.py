@@ -10,6 +10,7 @@ import openai
 import psycopg
 
 from gateway.accounts import BootstrapResult
+from gateway.catalog import Catalog
 from gateway.routing.store import RouterConfigStore
 from router.config import DEFAULT_CONFIG, DEFAULT_WEIGHTS
 from tests.routing.conftest import add_user
@@ -83,7 +84,9 @@ def test_put_changes_next_request_tier_on_both_processes(
 
     tier, request_id = auto_tier(router_gw, org.api_key)
     assert tier == "simple"
-    assert upstream.requests[-1].body["model"] == "gpt-4o-mini"
+    simple = Catalog.with_overrides([]).for_complexity("openai", "simple")  # AUTO's pick, read from the catalog
+    assert simple is not None
+    assert upstream.requests[-1].body["model"] == simple.upstream
     router_gw.flush()
     assert decision_row(db_url, request_id)["config_version"] == version
 

@@ -12,10 +12,21 @@ import httpx
 import psycopg
 
 from gateway.accounts import BootstrapResult
+from gateway.catalog import COMPLEXITIES, Catalog
 from tests.routing.conftest import add_user
 from tests.support.server import GatewayServer
 
-MODEL_FOR = {"simple": "claude-haiku-4-5", "medium": "claude-sonnet-4-5", "complex": "claude-opus-4-5"}
+
+def _auto_models() -> dict[str, str]:
+    """The built-in catalog's Anthropic AUTO pick per class (the decision rows below are Anthropic's)."""
+    catalog = Catalog.with_overrides([])
+    picks = {c: catalog.for_complexity("anthropic", c) for c in COMPLEXITIES}
+    models: dict[str, str] = {c: m.id for c, m in picks.items() if m is not None}
+    assert len(set(models.values())) == len(COMPLEXITIES), models  # one distinct model per class
+    return models
+
+
+MODEL_FOR = _auto_models()
 MARCH = datetime(2025, 3, 1, tzinfo=UTC)
 
 
@@ -74,7 +85,8 @@ def _rows(rng: random.Random, org: str, users: list[str], n: int, start: datetim
                 "user": rng.choice(users),
                 "org": org,
                 "tier": tier,
-                "model": "claude-sonnet-4-5" if fallback else MODEL_FOR[tier],
+                # A complex request the caller's tiers sent down to the medium class's model.
+                "model": MODEL_FOR["medium"] if fallback else MODEL_FOR[tier],
                 "score": rng.choice([0, 9, 10, 55, 99, 100, rng.randrange(101)]),
                 "confidence": round(rng.uniform(0.5, 1.0), 3),
                 "ok": ok,
