@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import msgspec
 
-from pricing.prices import LONG_CONTEXT_THRESHOLD, ModelPrice
+from pricing.prices import ModelPrice
 from pricing.usage import Usage
 
 __all__ = ["CostBreakdown", "cost_breakdown", "cost_millicents", "max_cost_millicents"]
@@ -94,7 +94,7 @@ def cost_breakdown(price: ModelPrice, usage: Usage) -> CostBreakdown:
         cache_read=_exact(parts[3]),
         total=_exact(micro),
         millicents=_round_half_up(micro),
-        long_context=price.has_long_context_tier and usage.total_input_tokens > LONG_CONTEXT_THRESHOLD,
+        long_context=price.has_long_context_tier and usage.total_input_tokens > price.long_context_threshold,
     )
 
 

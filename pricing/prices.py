@@ -15,10 +15,12 @@ the table and recorded in :attr:`PriceTable.rejected` with the reason, never rou
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import msgspec
 
@@ -56,8 +58,10 @@ class PriceError(ValueError):
 class ModelPrice(msgspec.Struct, frozen=True, kw_only=True):
     """One model's prices, in integer millicents per million tokens.
 
-    The ``*_above_200k`` prices are the long-context tier (None when the model has none). The
-    tier exists when ``input_above_200k`` is set; a tier price left None inside an existing tier
+    The ``*_above_200k`` prices are the long-context tier (None when the model has none); it
+    starts above ``long_context_threshold`` prompt tokens (200,000 for Anthropic, 272,000 for the
+    GPT-5.x family: whatever the price map says). The tier exists when ``input_above_200k`` is
+    set; a tier price left None inside an existing tier
     falls back as documented in :meth:`rates`.
 
     Raises:
@@ -75,6 +79,7 @@ class ModelPrice(msgspec.Struct, frozen=True, kw_only=True):
     # One-hour-TTL cache writes (Anthropic); None: twice the input price, Anthropic's published rule.
     cache_write_1h: int | None = None
     cache_write_1h_above_200k: int | None = None
+    long_context_threshold: int = LONG_CONTEXT_THRESHOLD
 
     def __post_init__(self) -> None:
         for name in self.__struct_fields__:
@@ -86,7 +91,7 @@ class ModelPrice(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def has_long_context_tier(self) -> bool:
-        """Whether prompts above :data:`LONG_CONTEXT_THRESHOLD` tokens are priced differently."""
+        """Whether prompts above ``long_context_threshold`` tokens are priced differently."""
         return self.input_above_200k is not None
 
     def rates(self, total_input_tokens: int) -> tuple[int, int, int, int]:
@@ -99,7 +104,7 @@ class ModelPrice(msgspec.Struct, frozen=True, kw_only=True):
         price, the same rule the loader applies to base cache prices.
         """
         tier_input = self.input_above_200k
-        if tier_input is None or total_input_tokens <= LONG_CONTEXT_THRESHOLD:
+        if tier_input is None or total_input_tokens <= self.long_context_threshold:
             return self.input, self.output, self.cache_write, self.cache_read
         return (
             tier_input,
@@ -110,7 +115,7 @@ class ModelPrice(msgspec.Struct, frozen=True, kw_only=True):
 
     def rate_cache_write_1h(self, total_input_tokens: int) -> int:
         """The one-hour cache-write price for a prompt of this size (see :meth:`rates` for tiers)."""
-        long = self.input_above_200k is not None and total_input_tokens > LONG_CONTEXT_THRESHOLD
+        long = self.input_above_200k is not None and total_input_tokens > self.long_context_threshold
         if long:
             if self.cache_write_1h_above_200k is not None:
                 return self.cache_write_1h_above_200k
@@ -155,21 +160,6 @@ def millicents_per_million(value: Decimal | float | int | str, *, model: str, fi
     return int(exact)
 
 
-class _LiteLLMEntry(msgspec.Struct):
-    """The price fields of one entry in litellm's map (all other fields are ignored)."""
-
-    input_cost_per_token: Decimal | None = None
-    output_cost_per_token: Decimal | None = None
-    cache_creation_input_token_cost: Decimal | None = None
-    cache_read_input_token_cost: Decimal | None = None
-    input_cost_per_token_above_200k_tokens: Decimal | None = None
-    output_cost_per_token_above_200k_tokens: Decimal | None = None
-    cache_creation_input_token_cost_above_200k_tokens: Decimal | None = None
-    cache_read_input_token_cost_above_200k_tokens: Decimal | None = None
-    cache_creation_input_token_cost_above_1hr: Decimal | None = None
-    cache_creation_input_token_cost_above_1hr_above_200k_tokens: Decimal | None = None
-
-
 def price_from_litellm_entry(model: str, entry: Mapping[str, object]) -> ModelPrice:
     """Build a :class:`ModelPrice` from litellm-style ``$ per token`` fields.
 
@@ -192,6 +182,10 @@ def price_from_litellm_entry(model: str, entry: Mapping[str, object]) -> ModelPr
             raise PriceError(f"{model}: {field} is not a number: {value!r}")
         return millicents_per_million(value, model=model, field=field)
 
+    # The long-context tier's suffix, e.g. "_above_200k_tokens" (Anthropic) or "_above_272k_tokens"
+    # (GPT-5.x); the lowest one when an entry lists several.
+    tiers = sorted(int(m.group(1)) for k in entry if (m := _TIER_KEY.fullmatch(k)))
+    sfx = f"_above_{tiers[0]}k_tokens" if tiers else "_above_200k_tokens"
     base_input = get("input_cost_per_token")
     output = get("output_cost_per_token")
     if base_input is None or output is None:
@@ -203,13 +197,17 @@ def price_from_litellm_entry(model: str, entry: Mapping[str, object]) -> ModelPr
         output=output,
         cache_write=base_input if cache_write is None else cache_write,
         cache_read=base_input if cache_read is None else cache_read,
-        input_above_200k=get("input_cost_per_token_above_200k_tokens"),
-        output_above_200k=get("output_cost_per_token_above_200k_tokens"),
-        cache_write_above_200k=get("cache_creation_input_token_cost_above_200k_tokens"),
-        cache_read_above_200k=get("cache_read_input_token_cost_above_200k_tokens"),
+        input_above_200k=get("input_cost_per_token" + sfx),
+        output_above_200k=get("output_cost_per_token" + sfx),
+        cache_write_above_200k=get("cache_creation_input_token_cost" + sfx),
+        cache_read_above_200k=get("cache_read_input_token_cost" + sfx),
         cache_write_1h=get("cache_creation_input_token_cost_above_1hr"),
-        cache_write_1h_above_200k=get("cache_creation_input_token_cost_above_1hr_above_200k_tokens"),
+        cache_write_1h_above_200k=get("cache_creation_input_token_cost_above_1hr" + sfx),
+        long_context_threshold=tiers[0] * 1000 if tiers else LONG_CONTEXT_THRESHOLD,
     )
+
+
+_TIER_KEY = re.compile(r"input_cost_per_token_above_(\d+)k_tokens")
 
 
 def bundled_price_file() -> Path:
@@ -231,7 +229,8 @@ def bundled_price_file() -> Path:
 
 
 _FILE_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_ENTRY_DECODER = msgspec.json.Decoder(_LiteLLMEntry)
+# Numbers straight from the JSON text as Decimal (never through float); only priced fields are kept.
+_ENTRY_DECODER = msgspec.json.Decoder(dict[str, Any], float_hook=Decimal)
 
 
 def _parse_price_file(raw: bytes) -> tuple[dict[str, ModelPrice], dict[str, str]]:
@@ -252,9 +251,9 @@ def _parse_price_file(raw: bytes) -> tuple[dict[str, ModelPrice], dict[str, str]
         except msgspec.ValidationError as exc:
             rejected[model] = f"malformed price field: {exc}"
             continue
-        if entry.input_cost_per_token is None or entry.output_cost_per_token is None:
+        fields = {k: v for k, v in entry.items() if "cost" in k}
+        if fields.get("input_cost_per_token") is None or fields.get("output_cost_per_token") is None:
             continue
-        fields = {name: getattr(entry, name) for name in entry.__struct_fields__}
         try:
             prices[model] = price_from_litellm_entry(model, fields)
         except PriceError as exc:

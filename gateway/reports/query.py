@@ -79,14 +79,14 @@ def cost_sql(group_by: Sequence[str], *, rollup: bool, by_user: bool) -> str:
 
 # Per AUTO row: the recorded tokens priced at the complex-tier model of the row's provider,
 # with the same rules as pricing.cost_millicents (long-context prices when the whole prompt
-# exceeds 200,000 tokens and the model has that tier; one half-up rounding per request). A row
+# exceeds the model's long-context threshold and it has that tier; one half-up rounding per request). A row
 # whose provider has no priced complex model keeps its recorded cost (no saving claimed).
 _SAVINGS_SOURCE = """(
     SELECT u.*, (p.provider IS NULL) AS unpriced,
         CASE WHEN p.provider IS NULL THEN COALESCE(u.estimated_cost_millicents, 0)::bigint
         ELSE (
             CASE WHEN p.has_long AND u.prompt_tokens::bigint + COALESCE(u.cache_creation_tokens, 0)
-                                      + COALESCE(u.cache_read_tokens, 0) > %(long_threshold)s
+                                      + COALESCE(u.cache_read_tokens, 0) > p.threshold
             THEN u.prompt_tokens::bigint * p.l_in + u.completion_tokens::bigint * p.l_out
                  + COALESCE(u.cache_creation_tokens, 0)::bigint * p.l_cw
                  + COALESCE(u.cache_read_tokens, 0)::bigint * p.l_cr
@@ -96,10 +96,10 @@ _SAVINGS_SOURCE = """(
             END + 500000) / 1000000
         END AS counterfactual
     FROM llm_usage u
-    LEFT JOIN unnest(%(p_provider)s::text[], %(p_long)s::bool[],
+    LEFT JOIN unnest(%(p_provider)s::text[], %(p_long)s::bool[], %(p_threshold)s::bigint[],
                      %(p_b_in)s::bigint[], %(p_b_out)s::bigint[], %(p_b_cw)s::bigint[], %(p_b_cr)s::bigint[],
                      %(p_l_in)s::bigint[], %(p_l_out)s::bigint[], %(p_l_cw)s::bigint[], %(p_l_cr)s::bigint[])
-        AS p(provider, has_long, b_in, b_out, b_cw, b_cr, l_in, l_out, l_cw, l_cr)
+        AS p(provider, has_long, threshold, b_in, b_out, b_cw, b_cr, l_in, l_out, l_cw, l_cr)
         ON p.provider = u.provider
     WHERE u.auto_routed AND u.organization_id = %(org)s
       AND u.created_at >= %(start)s AND u.created_at < %(end)s{user}

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from gateway.catalog import Catalog
-from pricing import LONG_CONTEXT_THRESHOLD, ModelPrice
+from pricing import ModelPrice
 
 
 class Counterfactual(msgspec.Struct, frozen=True):
@@ -47,11 +47,11 @@ def counterfactuals(catalog: Catalog, prices: Mapping[str, ModelPrice | None]) -
 def price_params(items: list[Counterfactual]) -> dict[str, Any]:
     """The SQL parameters (parallel arrays) :func:`gateway.reports.query.savings_sql` expects."""
     base = [c.price.rates(0) for c in items]
-    long = [c.price.rates(LONG_CONTEXT_THRESHOLD + 1) for c in items]
+    long = [c.price.rates(c.price.long_context_threshold + 1) for c in items]
     params: dict[str, Any] = {
         "p_provider": [c.provider for c in items],
         "p_long": [c.price.has_long_context_tier for c in items],
-        "long_threshold": LONG_CONTEXT_THRESHOLD,
+        "p_threshold": [c.price.long_context_threshold for c in items],
     }
     for i, kind in enumerate(("in", "out", "cw", "cr")):
         params[f"p_b_{kind}"] = [r[i] for r in base]

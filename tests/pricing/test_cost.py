@@ -224,3 +224,17 @@ def test_one_hour_price_falls_back_to_twice_input() -> None:
     price = ModelPrice(input=100_000, output=500_000, cache_write=125_000, cache_read=10_000)
     usage = Usage(cache_write_tokens=10, cache_write_1h_tokens=10)
     assert cost_millicents(price, usage) == 10 * 200_000 // 1_000_000
+
+
+def test_gpt_5_5_long_context_tier_starts_above_272k(table: PriceTable) -> None:
+    """litellm prices GPT-5.x above 272k prompt tokens (not Anthropic's 200k): input x2, output x1.5."""
+    price = table.get("gpt-5.5")
+    assert price is not None
+    assert price.long_context_threshold == 272_000
+    long = usage_from_openai({"prompt_tokens": 300_000, "completion_tokens": 1_000,
+                              "prompt_tokens_details": {"cached_tokens": 100_000}})  # fmt: skip
+    # 200,000 * 1,000,000 + 100,000 * 100,000 + 1,000 * 4,500,000 = 214,500,000,000 -> 214,500.
+    assert cost_millicents(price, long) == 214_500
+    at_threshold = Usage(input_tokens=272_000, output_tokens=1_000)
+    # Exactly 272,000 stays on base prices: 272,000 * 500,000 + 1,000 * 3,000,000 = 139,000,000,000 -> 139,000.
+    assert cost_millicents(price, at_threshold) == 139_000
