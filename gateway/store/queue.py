@@ -192,9 +192,18 @@ class WriteQueue:
             self._metrics.rejected_records.inc(len(rejected))
             log.error("%d records rejected by the database kept in %s", len(rejected), path)
 
-    async def _write(self, batch: Sequence[Record]) -> None:
-        async with self._pool.connection(timeout=self._pool_timeout) as conn, conn.transaction():
-            await write_batch(conn, batch, self._hooks)
+    async def _write(self, batch: Sequence[Record], attempts: int = 3) -> None:
+        """One transaction; retried when PostgreSQL aborts it to break a deadlock (several
+        processes update the same rollup/budget rows), which is transient, not a failure."""
+        for attempt in range(attempts):
+            try:
+                async with self._pool.connection(timeout=self._pool_timeout) as conn, conn.transaction():
+                    await write_batch(conn, batch, self._hooks)
+                return
+            except psycopg.errors.TransactionRollbackError:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
 
     async def replay_spool(self, max_files: int | None = None) -> int:
         """Write spooled batches, oldest first; stop at the first failure. Returns files replayed.
