@@ -200,7 +200,7 @@ class WriteQueue:
                 async with self._pool.connection(timeout=self._pool_timeout) as conn, conn.transaction():
                     await write_batch(conn, batch, self._hooks)
                 return
-            except psycopg.errors.TransactionRollbackError:
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                 if attempt == attempts - 1:
                     raise
                 await asyncio.sleep(0.01 * (attempt + 1))
