@@ -32,7 +32,7 @@ _NEW_USAGE_SQL = """
 SELECT organization_id::text, date_trunc('month', created_at AT TIME ZONE 'UTC')::date,
        COALESCE(SUM(estimated_cost_millicents), 0)::bigint
 FROM llm_usage
-WHERE request_id = ANY(%s::uuid[])
+WHERE request_id = ANY(string_to_array(%s, ',')::uuid[])
   AND xmin::text::bigint = pg_current_xact_id()::text::bigint %% 4294967296
 GROUP BY 1, 2
 """
@@ -40,7 +40,7 @@ GROUP BY 1, 2
 _RELEASE_SQL = """
 UPDATE gateway_budget_reservations
 SET released_at = NOW(), release_reason = %s
-WHERE request_id = ANY(%s::uuid[]) AND released_at IS NULL
+WHERE request_id = ANY(string_to_array(%s, ',')::uuid[]) AND released_at IS NULL
 RETURNING organization_id::text, month, amount_millicents
 """
 
@@ -150,13 +150,15 @@ async def apply_usage_batch(conn: Any, usage: Sequence[UsageRecord]) -> list[Spe
     """
     if not usage:
         return []
-    ids = [r.request_id for r in usage]
+    # Ids travel as one comma-joined text: psycopg adapts a Python list element by element in
+    # Python, which costs the gateway's core more than the whole statement.
+    ids = ",".join(r.request_id for r in usage)
     deltas: dict[tuple[str, date], int] = defaultdict(int)
     released: dict[tuple[str, date], int] = defaultdict(int)
     rows = await (await conn.execute(_NEW_USAGE_SQL, (ids,))).fetchall()
     for org, month, cost in rows:
         deltas[(str(org), month)] += int(cost)
-    reserved_ids = [r.request_id for r in usage if r.reserved_millicents > 0]
+    reserved_ids = ",".join(r.request_id for r in usage if r.reserved_millicents > 0)
     if reserved_ids:
         for org, month, amount in await (await conn.execute(_RELEASE_SQL, ("settled", reserved_ids))).fetchall():
             released[(str(org), month)] += int(amount)
