@@ -9,6 +9,7 @@ and a server running in another process sees the same data.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,16 +78,25 @@ def _tables(migrated_db_url: str) -> list[str]:
 @pytest.fixture
 def db_url(migrated_db_url: str, _tables: list[str]) -> str:
     """A migrated database whose tables are empty at the start of the test."""
-    if _tables:
-        with psycopg.connect(migrated_db_url, autocommit=True) as conn:
-            # Every table is emptied in one statement, so triggers that maintain derived
-            # tables (rollups) have nothing to do: keep them from fighting the truncate.
-            conn.execute("SET session_replication_role = replica")
-            conn.execute(
-                sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
-                    sql.SQL(", ").join(sql.Identifier(t) for t in _tables)
-                )
-            )
+    if not _tables:
+        return migrated_db_url
+    statement = sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
+        sql.SQL(", ").join(sql.Identifier(t) for t in _tables)
+    )
+    with psycopg.connect(migrated_db_url, autocommit=True) as conn:
+        # Every table is emptied in one statement, so triggers that maintain derived
+        # tables (rollups) have nothing to do: keep them from fighting the truncate.
+        conn.execute("SET session_replication_role = replica")
+        # A server from an earlier test may still be landing its last batch; the two can
+        # deadlock on table locks, and PostgreSQL may pick the truncate as the victim.
+        for attempt in range(5):
+            try:
+                conn.execute(statement)
+                break
+            except psycopg.errors.DeadlockDetected:
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
     return migrated_db_url
 
 
