@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
@@ -54,6 +55,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     port = args.port or settings.port
     workers = args.workers or settings.workers
     print(f"gateway serving on http://{host}:{port} ({workers} worker(s))", flush=True)
+    # uvicorn re-raises the signal that stopped it once it has shut down; exiting through
+    # SystemExit (instead of the default kill) lets exit handlers run, e.g. stopping the
+    # embedded PostgreSQL this process started.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     uvicorn.run(
         "gateway.http.asgi:app_from_env",
         factory=True,
