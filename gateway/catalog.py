@@ -63,7 +63,3 @@ class Catalog:
     def for_complexity(self, provider: str, complexity: Complexity) -> ModelEntry | None:
         """The model serving ``complexity`` requests for ``provider`` in AUTO mode."""
         return self._auto.get((provider, complexity))
-
-    def auto_ladder(self, provider: str) -> list[ModelEntry]:
-        """The provider's AUTO models from simple to complex (missing classes skipped)."""
-        return [m for c in COMPLEXITIES if (m := self._auto.get((provider, c))) is not None]

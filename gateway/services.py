@@ -6,6 +6,7 @@ tests can build an app with their own upstream client or provider set.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +48,11 @@ class Services:
     router_store: RouterConfigStore
     budget: BudgetGuard
     conversations: ConversationGate
-    extras: dict[str, Any] = field(default_factory=dict)
+    database_url: str
+    loop: asyncio.AbstractEventLoop
+    # Long-running tasks other collaborators start (e.g. the alert mailer); the lifespan
+    # cancels them at shutdown.
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamClient) -> dict[str, Provider]:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get, patch
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import PathParameter
 
 from gateway.auth.principal import Principal
@@ -81,4 +82,4 @@ async def get_budget(request: Request[Any, Any, Any]) -> BudgetStatus:
         return await budget_status(conn, principal.organization_id, datetime.now(UTC))
 
 
-ROUTES: list[object] = [get_policy, patch_policy, get_budget]
+ROUTES: list[HTTPRouteHandler] = [get_policy, patch_policy, get_budget]

@@ -35,13 +35,6 @@ from gateway.store.queue import WriteQueue
 
 log = logging.getLogger(__name__)
 
-# Extension points: other capabilities (budgets, reports, admin) add routes and wire services.
-ServiceHook = Callable[[Services], None]
-
-
-def _routes(handlers: list[Any]) -> list[Any]:
-    return list(handlers)
-
 
 def create_app(
     settings: Settings,
@@ -49,7 +42,6 @@ def create_app(
     upstream: UpstreamClient | None = None,
     providers: dict[str, Provider] | None = None,
     budget_factory: Callable[[Services], BudgetGuard] | None = None,
-    extra_routes: list[Any] | None = None,
 ) -> Litestar:
     """Build the app. ``upstream``/``providers`` replace the network seam in tests."""
     if not settings.database_url:
@@ -102,9 +94,9 @@ def create_app(
             router_store=RouterConfigStore(pool),
             budget=NoBudget(),
             conversations=ConversationGate(pool),
+            database_url=url,
+            loop=asyncio.get_running_loop(),
         )
-        services.extras["database_url"] = url
-        services.extras["loop"] = asyncio.get_running_loop()
         services.budget = (budget_factory or build_budget_guard)(services)
 
         def on_notify(payload: str) -> None:
@@ -112,9 +104,6 @@ def create_app(
                 services.resolver.invalidate()
             if payload in ("all", "router"):
                 services.router_store.invalidate()
-            hook = services.extras.get("on_notify")
-            if callable(hook):
-                hook(payload)
 
         app.state.services = services
         queue.start()
@@ -122,9 +111,10 @@ def create_app(
         try:
             yield
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            for task in (listener, *services.background):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await queue.drain()
             await client.close()
             await pool.close()
@@ -137,10 +127,9 @@ def create_app(
             healthz,
             readyz,
             metrics,
-            *_routes(admin_routes.ROUTES),
-            *_routes(report_routes.ROUTES),
-            *_routes(router_routes.ROUTES),
-            *(extra_routes or []),
+            *admin_routes.ROUTES,
+            *report_routes.ROUTES,
+            *router_routes.ROUTES,
         ],
         lifespan=[lifespan],
         exception_handlers={Exception: handle_exception},

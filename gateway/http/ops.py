@@ -26,7 +26,7 @@ def _pending_migrations(url: str) -> list[str]:
 @get("/readyz", summary="Readiness: database reachable and migrations current")
 async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     services: Services = request.app.state.services
-    url = services.extras["database_url"]
+    url = services.database_url
     try:
         pending = await asyncio.wait_for(asyncio.to_thread(_pending_migrations, url), timeout=5)
     except (psycopg.Error, OSError, TimeoutError) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.handlers import HTTPRouteHandler
 
 from gateway.errors import InvalidRequest
 from gateway.proxy.admit import authenticate
@@ -74,4 +75,4 @@ async def savings(request: Request[Any, Any, Any]) -> Response[bytes]:
     return _respond(report, query.fmt)
 
 
-ROUTES: list[object] = [costs, savings]
+ROUTES: list[HTTPRouteHandler] = [costs, savings]

@@ -247,7 +247,7 @@ def build_budget_guard(
         )
         mailer = AlertMailer(services.pool, client, **(mailer_options or {}))
         task = asyncio.get_running_loop().create_task(_run_mailer(mailer, http), name="budget-alert-mailer")
-        services.extras["budget_alert_mailer"] = (mailer, task)
+        services.background.append(task)
     guard = MonthlyBudgetGuard(
         services.pool,
         services.queue,

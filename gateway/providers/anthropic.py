@@ -25,6 +25,5 @@ class AnthropicProvider:
             self._headers["x-api-key"] = api_key
         self._client = client
 
-    async def send(self, body: bytes, extra_headers: dict[str, str] | None = None) -> UpstreamResponse:
-        headers = self._headers if not extra_headers else {**self._headers, **extra_headers}
-        return await self._client.post(self._url, headers, body)
+    async def send(self, body: bytes) -> UpstreamResponse:
+        return await self._client.post(self._url, self._headers, body)

@@ -12,6 +12,6 @@ class Provider(Protocol):
     name: str
     dialect: Dialect
 
-    async def send(self, body: bytes, extra_headers: dict[str, str] | None = None) -> UpstreamResponse:
+    async def send(self, body: bytes) -> UpstreamResponse:
         """POST ``body`` (already in this provider's dialect) and return the raw response."""
         ...

@@ -112,7 +112,7 @@ class SimulatorProvider:
         self._ttft = ttft_s
         self._interval = token_interval_s
 
-    async def send(self, body: bytes, extra_headers: dict[str, str] | None = None) -> UpstreamResponse:
+    async def send(self, body: bytes) -> UpstreamResponse:
         req = _dec.decode(body)
         input_tokens = max(1, _prompt_chars(req) // 4)
         limit = int(req.get("max_tokens") or req.get("max_completion_tokens") or 256)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.auth.principal import Principal
@@ -35,7 +35,6 @@ class RequestContext:
     reserved_millicents: int = 0
     upstream_wait: float = 0.0  # seconds spent waiting on the provider
     first_byte_at: float | None = None
-    extra_headers: dict[str, str] = field(default_factory=dict)
     settled: bool = False
     budget_ticket: Any = None
 

@@ -7,7 +7,6 @@ The turns themselves are appended later, through the write queue.
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +31,7 @@ class ConversationGate:
 
     def __init__(self, pool: AsyncConnectionPool[Any], max_cached: int = 100_000) -> None:
         self._pool = pool
-        self._verified: dict[tuple[str, str], float] = {}
+        self._verified: set[tuple[str, str]] = set()
         self._max = max_cached
 
     async def resolve(self, header: str | None, principal: Principal, model: str, title: str) -> str | None:
@@ -65,7 +64,7 @@ class ConversationGate:
     def _remember(self, conv_id: str, user_id: str) -> None:
         if len(self._verified) >= self._max:
             self._verified.clear()
-        self._verified[(conv_id, user_id)] = time.monotonic()
+        self._verified.add((conv_id, user_id))
 
 
 def _title(text: str) -> str:

@@ -62,8 +62,7 @@ class GatewayServer:
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 20) -> T:
         """Run a coroutine on the server's event loop (e.g. to flush the write queue)."""
-        loop: asyncio.AbstractEventLoop = self.services.extras["loop"]
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+        return asyncio.run_coroutine_threadsafe(coro, self.services.loop).result(timeout)
 
     def flush(self) -> None:
         """Wait until every record queued so far is written (or spooled)."""
