@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import msgspec
 
 from gateway.dialects.sse import SSEEvent
-from gateway.errors import UpstreamError
+from gateway.errors import RequestValidationError, UpstreamError
 from gateway.pipeline.codecs import ANTHROPIC_MESSAGES, CODECS, OPENAI_CHAT, Codec, ParsedRequest, StreamObserver
 from gateway.translate.requests import anthropic_request_to_openai, openai_request_to_anthropic
 from gateway.translate.responses import (
@@ -197,7 +197,12 @@ class Route:
             body = self.to_provider(parsed, upstream_model)
         if system_prefix:
             self.provider.prepend_system(body, system_prefix)
-        return _enc.encode(body)
+        try:
+            return _enc.encode(body)
+        except RecursionError:
+            raise RequestValidationError(
+                "Request body is nested too deeply: arrays and objects may nest a few hundred levels at most"
+            ) from None
 
     def response(self, data: bytes, model: str) -> tuple[bytes, ResponseSummary]:
         """The client's response body and what the provider's response says (usage, text).

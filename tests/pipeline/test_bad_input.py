@@ -58,6 +58,22 @@ CASES = [
         "role",
     ),
     (
+        "invalid UTF-8 in a value",
+        b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "\xff\xfe"}]}',
+        400,
+        "UTF-8",
+    ),
+    ("invalid UTF-8 in a key", b'{"\xff": 1, "model": "gpt-4o-mini", "messages": []}', 400, "UTF-8"),
+    (
+        "nested 1000 deep",
+        b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "metadata": '
+        + b"[" * 1000
+        + b"]" * 1000
+        + b"}",
+        400,
+        "nested too deeply",
+    ),
+    (
         "unknown model",
         b'{"model": "gpt-99", "max_tokens": 3, "messages": [{"role": "user", "content": "x"}]}',
         404,
@@ -69,9 +85,34 @@ CASES = [
 @pytest.mark.parametrize("path", [CHAT, MSGS])
 @pytest.mark.parametrize(("name", "body", "status", "needle"), CASES, ids=[c[0] for c in CASES])
 def test_bad_bodies(
-    gateway: GatewayServer, org: BootstrapResult, path: str, name: str, body: bytes, status: int, needle: str
+    gateway: GatewayServer,
+    org: BootstrapResult,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    name: str,
+    body: bytes,
+    status: int,
+    needle: str,
 ) -> None:
     assert_dialect_error(post(gateway, path, org.api_key, body), path, status, needle)
+    assert not [r for r in caplog.records if r.exc_info], "a bad body must not log a traceback"
+
+
+@pytest.mark.parametrize("path", [CHAT, MSGS])
+def test_max_tokens_is_bounded_by_the_model(
+    gateway: GatewayServer, upstream: MockUpstream, org: BootstrapResult, path: str
+) -> None:
+    for value in (2**64, 10**30, 64_001):
+        body = {"model": "claude-haiku-4-5", "max_tokens": value, "messages": [{"role": "user", "content": "x"}]}
+        assert_dialect_error(post(gateway, path, org.api_key, msgspec.json.encode(body)), path, 400, "max_tokens")
+    assert not upstream.requests
+
+
+@pytest.mark.parametrize("path", [CHAT, MSGS])
+def test_unknown_request_type_is_a_400(gateway: GatewayServer, org: BootstrapResult, path: str) -> None:
+    body = msgspec.json.encode(GOOD[path])
+    resp = post(gateway, path, org.api_key, body, **{"x-request-type": "battle"})
+    assert_dialect_error(resp, path, 400, "chat, arena, second-opinion")
 
 
 @pytest.mark.parametrize("path", [CHAT, MSGS])
