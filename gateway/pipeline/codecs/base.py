@@ -74,6 +74,8 @@ class StreamObserver(Protocol):
     usage: dict[str, Any] | None
     finish_reason: str | None
     error: str | None
+    done: bool  # the dialect's end-of-stream marker arrived
+    usage_final: bool  # the provider's closing usage arrived
 
     @property
     def text(self) -> str: ...
