@@ -71,7 +71,7 @@ class ProviderAttempt:
         provider = call.provider
         t0 = time.perf_counter()
         try:
-            resp = await provider.send(body)
+            resp = await provider.send(body, call.forward_headers)
         except UpstreamError as exc:
             call.upstream_wait += time.perf_counter() - t0
             report_failure(self._metrics, call, exc.code, None)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,12 @@ def request_type(value: str | None) -> str:
             param="X-Request-Type",
         )
     return kind
+
+
+def forwarded(headers: Mapping[str, str], names: frozenset[str]) -> dict[str, str] | None:
+    """The client headers in ``names`` (None when the client sent none, the common case)."""
+    found = {name: headers[name] for name in names if name in headers}
+    return found or None
 
 
 def output_bound(parsed: ParsedRequest, entry: ModelEntry) -> int:
@@ -132,6 +139,7 @@ async def _run(
         route=route,
         model_tier=resolved.model_tier,
         max_output_tokens=int(max_out),
+        forward_headers=forwarded(headers, route.provider.forwarded_headers),
     )
     settlement = Settlement(services, ctx)
     opened.append(settlement)

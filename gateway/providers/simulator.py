@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import msgspec
@@ -113,7 +113,7 @@ class SimulatorProvider:
         self._ttft = ttft_s
         self._interval = token_interval_s
 
-    async def send(self, body: bytes) -> UpstreamResponse:
+    async def send(self, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
         req = _dec.decode(body)
         input_tokens = max(1, _prompt_chars(req) // 4)
         limit = int(req.get("max_tokens") or req.get("max_completion_tokens") or 256)
