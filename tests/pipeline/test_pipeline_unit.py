@@ -4,6 +4,7 @@ the real services on the test's PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from gateway.pipeline.resolve import Resolved
 from gateway.pipeline.strategy import Exchange, SingleStrategy, Strategy
 from gateway.policy.budget_guard import MonthlyBudgetGuard
 from gateway.services import Services
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
 from tests.pipeline.harness import MemoryDoor, Reply, ScriptedProvider, run
 from tests.policy.helpers import add_spend, budget
 from tests.support.mock_upstream import anthropic_message, anthropic_stream_events, openai_completion
@@ -226,3 +227,24 @@ async def test_every_model_call_of_a_request_gets_its_own_usage_row(
         assert sorted(r["model"] for r in rows) == ["claude-haiku-4-5", "claude-sonnet-4-5"]
         ids = {r["request_id"] for r in rows}
         assert len(ids) == 2 and door.response_headers["x-request-id"] in ids
+
+
+async def test_access_log_is_off_by_default_and_one_line_per_request_when_on(
+    db_url: str, tmp_path: Path, org: BootstrapResult, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert Settings.from_env({}).access_log is False
+    assert Settings.from_env({"GATEWAY_ACCESS_LOG": "on"}).access_log is True
+    with pytest.raises(SettingsError):
+        Settings.from_env({"GATEWAY_ACCESS_LOG": "sometimes"})
+    provider = ScriptedProvider("anthropic", "anthropic")
+    provider.replies.append(Reply.json(anthropic_message("ok", "claude-haiku-4-5", USAGE)))
+    settings = msgspec.structs.replace(_settings(db_url, tmp_path), access_log=True)
+    body = {"model": "claude-haiku-4-5", "max_tokens": 20, "messages": USER}
+    with caplog.at_level(logging.INFO, logger="gateway.access"):
+        async with open_services(settings, providers={"anthropic": provider}) as services:
+            ok = await run(services, ANTHROPIC_MESSAGES, org.api_key, body)
+            refused = await run(services, ANTHROPIC_MESSAGES, "gw_deadbeef_nope", body)
+    lines = [r.getMessage() for r in caplog.records if r.name == "gateway.access"]
+    assert len(lines) == 2, lines
+    assert "status=200 model=claude-haiku-4-5" in lines[0] and ok.response_headers["x-request-id"] in lines[0]
+    assert refused.status == 401 and "status=401 model=-" in lines[1]
