@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -18,6 +18,7 @@ from gateway import accounts
 from gateway.db.embedded import resolve_database_url
 from gateway.db.migrate import MigrationError, migrate
 from gateway.settings import Settings, SettingsError, export_database_url
+from pricing.money import MoneyError, parse_usd
 
 log = logging.getLogger("gateway")
 
@@ -76,9 +77,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _money(value: str) -> Decimal:
     try:
-        return Decimal(value)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an amount in USD") from None
+        return parse_usd(value)
+    except MoneyError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> int:

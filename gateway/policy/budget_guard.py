@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -36,6 +35,7 @@ from gateway.services import Services
 from gateway.store.queue import WriteQueue
 from gateway.store.records import AuditRecord, UsageRecord
 from pricing import ModelPrice, max_cost_millicents
+from pricing.money import format_usd
 
 _Key = tuple[str, date]
 
@@ -57,10 +57,6 @@ class _OrgMonth:
 class _Ticket:
     key: _Key
     held: int  # local in-flight amount to give back at settlement
-
-
-def usd(millicents: int) -> str:
-    return f"${Decimal(millicents) / 100_000:,.2f}"
 
 
 def input_estimate_tokens(ctx: RequestContext) -> int:
@@ -153,10 +149,10 @@ class MonthlyBudgetGuard:
 
     def _refuse(self, ctx: RequestContext, month: date, budget: int, counter: Counter, x: int) -> None:
         spent, reserved = counter.spent_millicents, counter.reserved_millicents
-        held = f" ({usd(reserved)} more is held by requests in flight)" if reserved else ""
+        held = f" ({format_usd(reserved)} more is held by requests in flight)" if reserved else ""
         message = (
-            f"monthly budget exhausted: your organization has spent {usd(spent)} of its {usd(budget)} "
-            f"budget this month{held}, and this request could cost up to {usd(x)}. The budget resets on "
+            f"monthly budget exhausted: your organization has spent {format_usd(spent)} of its {format_usd(budget)} "
+            f"budget this month{held}, and this request could cost up to {format_usd(x)}. The budget resets on "
             f"{next_month(month).isoformat()} 00:00 UTC; an organization owner or admin can raise it."
         )
         self._queue.put(
