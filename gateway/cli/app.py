@@ -40,6 +40,8 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from gateway.http.protocol import guarded_protocol
+
     url = _db_url(settings)
     migrate(url)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -67,10 +69,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        # httptools with the header/body read limits (gateway.http.protocol).
+        http=guarded_protocol(settings),
         access_log=False,
         log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=settings.shutdown_drain_s,
     )
     return 0
 
