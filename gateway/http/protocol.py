@@ -154,7 +154,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused or self.transport.is_closing():
             return
         now = self.loop.time()
-        if self._in_head:
+        if self._in_head and self._answering_earlier_request():
+            # A pipelined head waits behind a response still being sent (a long stream, say):
+            # its time starts when that response is done, so the stream is never cut for it.
+            self._head_deadline = now + self._header_timeout
+            wake = self._head_deadline
+        elif self._in_head:
             if now >= self._head_deadline:
                 self._head_timed_out()
                 return
@@ -180,6 +185,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._refuse(RequestTimeout(f"the request headers did not arrive within {self._header_timeout:g} s"))
 
+    def _answering_earlier_request(self) -> bool:
+        """Whether the current cycle is an earlier request whose response is not finished."""
+        return self.cycle is not None and not self.cycle.response_complete and self._in_head
+
     def url_started(self) -> bool:
         """Whether any of the current request's line has been parsed."""
         return bool(getattr(self, "url", b""))
@@ -192,6 +201,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = True
         self._stop_watchdog()
         if self.transport.is_closing():
+            return
+        if self._answering_earlier_request():
+            # The refused head is pipelined behind an unfinished response: an answer now would
+            # land inside that response, so the connection just ends (abusive clients only).
+            self.transport.close()
             return
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:

@@ -93,9 +93,12 @@ def served(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         drop_database(pg_admin_url, url)
 
 
-def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    """One HTTP response (status, headers, body by Content-Length) from ``sock``."""
-    data = b""
+def read_response(sock: socket.socket, pending: bytearray | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP response (status, headers, body by Content-Length) from ``sock``.
+
+    ``pending`` carries bytes read past this response (pipelined answers) to the next call.
+    """
+    data = bytes(pending or b"")
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         assert chunk, f"connection closed before a response: {data!r}"
@@ -109,7 +112,9 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
         chunk = sock.recv(65536)
         assert chunk, "connection closed inside the body"
         body += chunk
-    return status, headers, body
+    if pending is not None:
+        pending[:] = body[length:]
+    return status, headers, body[:length]
 
 
 def closed_by_server(sock: socket.socket) -> bool:
@@ -146,6 +151,14 @@ def test_a_normal_request_passes_and_keeps_the_connection(served: Served) -> Non
             status, headers, _ = read_response(sock)
             assert status == 200
             assert headers.get("connection") != "close"
+
+
+def test_pipelined_requests_are_each_answered(served: Served) -> None:
+    with served.connect() as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n" * 3)
+        rest = bytearray()
+        assert [read_response(sock, rest)[0] for _ in range(3)] == [200, 200, 200]
+        assert not rest
 
 
 def test_one_hundred_thousand_headers_get_431(served: Served) -> None:
