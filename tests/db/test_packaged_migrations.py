@@ -2,7 +2,8 @@
 
 The wheel is built from a copy of the source with no checkout next to the installed package,
 so the runner can only find the SQL through the package's own data. The installed
-``gateway`` console script then migrates a brand-new database.
+``gateway`` console script then migrates a brand-new database, and ``gateway serve`` from
+the wheel alone (what the container runs) migrates another one and answers /readyz.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
 from gateway.db.migrate import MIGRATIONS_DIR
+from tests.support.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -100,3 +104,47 @@ def test_the_installed_command_applies_them(installed: tuple[Path, Path], empty_
         assert conn.execute("SELECT to_regclass('llm_usage') IS NOT NULL").fetchone() == (True,)
     again = subprocess.run([*script, "migrate"], env=env, cwd=site.parent, check=True, capture_output=True, text=True)
     assert json.loads(again.stdout.strip().splitlines()[-1]) == {"applied": []}
+
+
+def test_the_installed_server_migrates_and_becomes_ready(
+    installed: tuple[Path, Path], empty_db_url: str, tmp_path: Path
+) -> None:
+    """What the container runs: ``gateway serve`` from the wheel alone, up to a 200 on /readyz."""
+    _, site = installed
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "PYTHONPATH", "DATABASE_URL"))}
+    env |= {
+        "PYTHONPATH": str(site),
+        "PYTHONDONTWRITEBYTECODE": "1",  # as in the image, whose root filesystem is read-only
+        "DATABASE_URL": empty_db_url,
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_SIMULATOR": "on",
+        "GATEWAY_DATA_DIR": str(tmp_path / "data"),
+    }
+    log = tmp_path / "serve.log"
+    before = _tree(site)
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [str(site / "bin" / "gateway"), "serve"], env=env, cwd=tmp_path, stdout=out, stderr=out
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, log.read_text()
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                if ready.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        assert ready.json()["status"] == "ready"
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert _tree(site) == before, "the server wrote into the installed package (the image's root is read-only)"
+
+
+def _tree(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")}
