@@ -161,6 +161,36 @@ def test_pipelined_requests_are_each_answered(served: Served) -> None:
         assert not rest
 
 
+def test_a_pipelined_head_does_not_cut_the_stream_before_it(served: Served) -> None:
+    """A partial head sent behind a long stream times out only after that stream has ended."""
+    prompt = "explain " * 600  # long enough for the simulator's longest answer (about 2 s)
+    body = json.dumps(
+        {
+            "model": "claude-haiku-4-5",
+            "max_tokens": 120,
+            "stream": True,
+            "messages": [{"role": "user", "content": prompt}],
+        }
+    ).encode()
+    head = (
+        b"POST /v1/messages HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+        b"x-api-key: " + served.api_key.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    with served.connect() as sock:
+        sock.sendall(head + body + b"GET /healthz HTTP/1.1\r\nHo")  # the second head never ends
+        data = b""
+        while b"\r\n0\r\n\r\n" not in data:  # the chunked stream's last chunk
+            chunk = sock.recv(65536)
+            assert chunk, f"the stream was cut: {data[-300:]!r}"
+            data += chunk
+        stream, _, rest = data.partition(b"\r\n0\r\n\r\n")
+        assert stream.startswith(b"HTTP/1.1 200")
+        assert b"event: message_stop" in stream
+        status, _, error = read_response(sock, bytearray(rest))
+        assert status == 408, error
+        assert closed_by_server(sock)
+
+
 def test_one_hundred_thousand_headers_get_431(served: Served) -> None:
     headers = (b"X-Filler-%06d: v\r\n" % i for i in range(100_000))
     batches = (b"".join(h for _, h in zip(range(500), headers, strict=False)) for _ in range(200))
