@@ -206,6 +206,13 @@ def test_load_balancer_and_prometheus_reach_both_replicas(compose: dict[str, Any
     assert upstream
     assert set(re.findall(r"server ([\w-]+):8080", upstream.group(1))) == {"gateway-a", "gateway-b"}
     assert "proxy_buffering off" in conf  # server-sent events pass through
+    # nginx must not refuse (with its own HTML page) what the gateway would answer itself,
+    # nor give up on a stream before the gateway's own upstream timeout.
+    settings = Settings()
+    body = re.search(r"client_max_body_size (\d+)m;", conf)
+    assert body and int(body.group(1)) * 1024 * 1024 >= settings.max_body_bytes
+    read = re.search(r"proxy_read_timeout (\d+)s;", conf)
+    assert read and int(read.group(1)) >= settings.upstream_timeout_s
     (prom_mount,) = [v for v in compose["services"]["prometheus"]["volumes"] if "prometheus.yml" in v]
     prom = yaml.safe_load((DEPLOY / prom_mount.split(":")[0]).resolve().read_text())
     (job,) = [j for j in prom["scrape_configs"] if j["job_name"] == "gateway"]
