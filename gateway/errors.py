@@ -128,3 +128,30 @@ class ServiceUnavailable(GatewayError):
     openai_type = "server_error"
     anthropic_type = "overloaded_error"
     default_code = "service_unavailable"
+
+
+class RequestTimeout(GatewayError):
+    """The client did not send the request's headers or body in time (server read timeouts)."""
+
+    status = 408
+    openai_type = "invalid_request_error"
+    anthropic_type = "timeout_error"
+    default_code = "request_timeout"
+
+
+class UriTooLong(GatewayError):
+    """The request line is longer than the server reads (``GATEWAY_MAX_HEADER_LINE_BYTES``)."""
+
+    status = 414
+    openai_type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+    default_code = "uri_too_long"
+
+
+class HeadersTooLarge(GatewayError):
+    """Too many request headers, one too long, or all of them too large together."""
+
+    status = 431
+    openai_type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+    default_code = "request_header_fields_too_large"

@@ -52,6 +52,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     # One line per proxied request on the "gateway.access" logger (GATEWAY_ACCESS_LOG).
     access_log: bool = False
+    # Server read limits (the HTTP protocol, before any routing), with nginx-like defaults:
+    # large_client_header_buffers 4 8k, client_header_timeout and client_body_timeout 60s.
+    max_header_line_bytes: int = 8 * 1024
+    max_header_bytes: int = 32 * 1024
+    max_header_count: int = 100
+    client_header_timeout_s: float = 60.0
+    client_body_timeout_s: float = 60.0
+    # On SIGTERM: seconds the server keeps finishing requests in flight before it stops
+    # (the write queue flushes after); orchestrators' grace periods must be longer.
+    shutdown_drain_s: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -106,7 +116,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             principal_cache_ttl_s=num("GATEWAY_CACHE_TTL_S", 30.0),
             log_level=(opt("GATEWAY_LOG_LEVEL") or "INFO").upper(),
             access_log=flag("GATEWAY_ACCESS_LOG"),
+            max_header_line_bytes=int(num("GATEWAY_MAX_HEADER_LINE_BYTES", 8 * 1024)),
+            max_header_bytes=int(num("GATEWAY_MAX_HEADER_BYTES", 32 * 1024)),
+            max_header_count=int(num("GATEWAY_MAX_HEADER_COUNT", 100)),
+            client_header_timeout_s=num("GATEWAY_CLIENT_HEADER_TIMEOUT_S", 60.0),
+            client_body_timeout_s=num("GATEWAY_CLIENT_BODY_TIMEOUT_S", 60.0),
+            shutdown_drain_s=int(num("GATEWAY_SHUTDOWN_DRAIN_S", 30)),
         )
+
+    def __post_init__(self) -> None:
+        for name in ("max_header_line_bytes", "max_header_bytes", "max_header_count"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("client_header_timeout_s", "client_body_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise SettingsError(f"{name} must be a positive number of seconds, got {getattr(self, name)}")
 
     @property
     def pgdata_dir(self) -> Path:

@@ -9,6 +9,8 @@ ships inside the installed ``litellm`` package (never importing ``litellm`` itse
   :class:`PriceTable` of litellm's map plus configured overrides.
 * :mod:`pricing.cost`: :func:`cost_millicents`, :func:`cost_breakdown` and
   :func:`max_cost_millicents` for budget reservations.
+* :mod:`pricing.money`: the one place that converts millicents to and from dollars and
+  writes amounts as text (``"$1,234.56"`` in messages, exact decimals in reports).
 """
 
 from pricing.cost import CostBreakdown, cost_breakdown, cost_millicents, max_cost_millicents

@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from gateway.auth.keys import digest_matches, parse_prefix
 from gateway.auth.principal import GroupPolicy, OrgPolicy, Principal
 from gateway.errors import Unauthenticated
+from pricing.money import usd_to_millicents
 
 INVALIDATE_CHANNEL = "gateway_cache"
 
@@ -52,10 +53,8 @@ ORDER BY g.created_at, g.id
 _LEGACY_SQL = "SELECT user_id::text FROM user_id_mappings WHERE legacy_id = %s"
 
 
-def usd_to_millicents(value: Decimal | float | int | None) -> int | None:
-    if value is None:
-        return None
-    return int(Decimal(str(value)) * 100_000)
+def _budget_millicents(value: Decimal | None) -> int | None:
+    return None if value is None else usd_to_millicents(value)
 
 
 class PrincipalResolver:
@@ -152,7 +151,7 @@ async def load_org_policy(conn: Any, org_id: str) -> OrgPolicy:
         allowed_tiers=tuple(tiers),
         model_tier_assignments=dict(assignments or {}),
         system_prompt=prompt,
-        monthly_budget_millicents=usd_to_millicents(budget),
+        monthly_budget_millicents=_budget_millicents(budget),
         budget_alert_threshold=int(threshold),
         budget_hard_limit=bool(hard),
     )

@@ -1,7 +1,9 @@
 """Forward-only SQL migrations.
 
-Files in ``migrations/`` are applied in name order, each in its own transaction, and
-recorded with a checksum. An advisory lock serialises replicas that start at once; an
+Files in ``gateway/db/migrations/`` are applied in name order, each in its own transaction,
+and recorded with a checksum. They ship inside the package (package data, read through
+``importlib.resources``), so a non-editable install such as the container image migrates
+with no checkout beside it. An advisory lock serialises replicas that start at once; an
 applied file whose text changed is refused rather than silently skipped, because the
 database would no longer match what the repository says it is.
 """
@@ -10,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 import psycopg
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# The installed package's own copy; tests pass other directories (any Traversable or Path).
+MIGRATIONS_DIR: Traversable = files("gateway.db") / "migrations"
 # Arbitrary constant shared by every replica: "gw-migr" in ASCII.
 _ADVISORY_LOCK_KEY = 0x67772D6D696772
 _LEDGER = "gateway_schema_migrations"
@@ -34,10 +38,17 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
-def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """The migration files, in the order they apply."""
-    files = sorted(p for p in directory.glob("*.sql") if p.is_file())
-    return [Migration(p.name, p.read_text(encoding="utf-8")) for p in files]
+def discover(directory: Traversable = MIGRATIONS_DIR) -> list[Migration]:
+    """The migration files, in the order they apply.
+
+    Raises:
+        MigrationError: If the directory holds no migration, e.g. an install built without
+            its package data; serving an empty schema would fail later and less clearly.
+    """
+    found = sorted((p for p in directory.iterdir() if p.name.endswith(".sql") and p.is_file()), key=lambda p: p.name)
+    if not found:
+        raise MigrationError(f"no migrations found in {directory}; is the package installed with its data?")
+    return [Migration(p.name, p.read_text(encoding="utf-8")) for p in found]
 
 
 def _ensure_ledger(conn: psycopg.Connection[tuple[object, ...]]) -> None:
@@ -51,7 +62,7 @@ def _ensure_ledger(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     conn.commit()
 
 
-def status(conn: psycopg.Connection[tuple[object, ...]], directory: Path = MIGRATIONS_DIR) -> list[str]:
+def status(conn: psycopg.Connection[tuple[object, ...]], directory: Traversable = MIGRATIONS_DIR) -> list[str]:
     """Names of migrations not yet applied, or applied with different text. Empty when current."""
     exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (_LEDGER,)).fetchone()
     applied: dict[str, str] = {}
@@ -62,7 +73,7 @@ def status(conn: psycopg.Connection[tuple[object, ...]], directory: Path = MIGRA
 
 def migrate(
     url: str,
-    directory: Path = MIGRATIONS_DIR,
+    directory: Traversable = MIGRATIONS_DIR,
     *,
     lock_timeout: str = "15s",
     statement_timeout: str = "10min",

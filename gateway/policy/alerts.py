@@ -22,7 +22,6 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -31,6 +30,7 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed
 
 from gateway.policy.budget_state import SpendChange, next_month
 from gateway.policy.sendgrid import SendGridClient, SendGridError
+from pricing.money import format_usd, usd_to_millicents
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +87,6 @@ WHERE id = %s
 """
 
 
-def _usd(millicents: int) -> str:
-    return f"${Decimal(millicents) / 100_000:,.2f}"
-
-
 def _thresholds(alert_pct: int) -> list[int]:
     pct = min(100, max(1, alert_pct))
     return sorted({pct, 100})
@@ -107,7 +103,7 @@ async def record_crossings(
     if not changes:
         return 0
     rows = await (await conn.execute(_ORGS_SQL, ([c.organization_id for c in changes],))).fetchall()
-    orgs = {str(r[0]): (str(r[1]), int(Decimal(r[2]) * 100_000), int(r[3])) for r in rows}
+    orgs = {str(r[0]): (str(r[1]), usd_to_millicents(r[2]), int(r[3])) for r in rows}
     added = 0
     for change in changes:
         if change.organization_id not in orgs:
@@ -140,7 +136,7 @@ async def _queue_emails(
     pct = spent * 100 / budget if budget else 100.0
     subject = f"Budget alert: {org_name} has used {pct:.0f}% of its monthly LLM budget"
     body = (
-        f"{org_name} has spent {_usd(spent)} of its {_usd(budget)} monthly LLM budget "
+        f"{org_name} has spent {format_usd(spent)} of its {format_usd(budget)} monthly LLM budget "
         f"({pct:.1f}%, alert threshold {threshold}%) in {change.month:%B %Y}.\n"
         f"The budget resets on {next_month(change.month).isoformat()} (UTC)."
     )

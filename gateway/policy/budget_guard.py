@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -36,6 +35,7 @@ from gateway.settings import Settings
 from gateway.store.queue import WriteQueue
 from gateway.store.records import AuditRecord, UsageRecord
 from pricing import ModelPrice, max_cost_millicents
+from pricing.money import format_usd
 
 _Key = tuple[str, date]
 
@@ -58,10 +58,6 @@ class _Ticket:
     key: _Key
     held: int  # local in-flight amount to give back at settlement
     reserved_millicents: int = 0  # the strict reservation, released when the usage row lands
-
-
-def usd(millicents: int) -> str:
-    return f"${Decimal(millicents) / 100_000:,.2f}"
 
 
 def input_estimate_tokens(req: PolicyRequest) -> int:
@@ -155,10 +151,10 @@ class MonthlyBudgetGuard:
 
     def _refuse(self, req: PolicyRequest, month: date, budget: int, counter: Counter, x: int) -> None:
         spent, reserved = counter.spent_millicents, counter.reserved_millicents
-        held = f" ({usd(reserved)} more is held by requests in flight)" if reserved else ""
+        held = f" ({format_usd(reserved)} more is held by requests in flight)" if reserved else ""
         message = (
-            f"monthly budget exhausted: your organization has spent {usd(spent)} of its {usd(budget)} "
-            f"budget this month{held}, and this request could cost up to {usd(x)}. The budget resets on "
+            f"monthly budget exhausted: your organization has spent {format_usd(spent)} of its {format_usd(budget)} "
+            f"budget this month{held}, and this request could cost up to {format_usd(x)}. The budget resets on "
             f"{next_month(month).isoformat()} 00:00 UTC; an organization owner or admin can raise it."
         )
         self._queue.put(

@@ -18,6 +18,7 @@ import msgspec
 from gateway.errors import InvalidRequest, NotFound
 from gateway.model_tier import MODEL_TIERS
 from gateway.policy.budget_state import days_left, expire_reservations, month_of, next_month, read_counter
+from pricing.money import MoneyError, parse_usd, usd_cents_text, usd_to_millicents
 
 _MAX_BUDGET = Decimal("99999999.99")  # DECIMAL(10,2)
 _json = msgspec.json.Encoder()
@@ -91,12 +92,8 @@ FROM llm_usage WHERE organization_id = %s AND created_at >= %s
 """
 
 
-def _usd(millicents: int) -> str:
-    return f"{Decimal(millicents) / 100_000:.2f}"
-
-
 def _budget_text(value: Decimal | None) -> str | None:
-    return None if value is None else f"{Decimal(value):.2f}"
+    return None if value is None else usd_cents_text(usd_to_millicents(value))
 
 
 async def read_policy(conn: Any, organization_id: str) -> PolicyView:
@@ -111,8 +108,8 @@ def _parse_budget(value: str | float | int | None) -> Decimal | None:
     if value is None:
         return None
     try:
-        amount = Decimal(str(value)).quantize(Decimal("0.01"))
-    except InvalidOperation:
+        amount = parse_usd(value).quantize(Decimal("0.01"))
+    except (MoneyError, InvalidOperation):
         raise InvalidRequest(f"monthly_budget_usd {value!r} is not an amount", param="monthly_budget_usd") from None
     if amount < 0 or amount > _MAX_BUDGET:
         raise InvalidRequest("monthly_budget_usd must be between 0 and 99999999.99", param="monthly_budget_usd")
@@ -213,7 +210,7 @@ async def budget_status(conn: Any, organization_id: str, now: datetime) -> Budge
     window_days = 7.0 if first is None else min(7.0, max(1.0, (now - first) / timedelta(days=1)))
     rate = int(total) / window_days
     projected = spent + round(rate * days_left(now, month))
-    budget = None if budget_usd is None else int(Decimal(budget_usd) * 100_000)
+    budget = None if budget_usd is None else usd_to_millicents(budget_usd)
 
     def pct(x: int) -> float | None:
         return None if not budget else round(x * 100 / budget, 2)
@@ -223,15 +220,15 @@ async def budget_status(conn: Any, organization_id: str, now: datetime) -> Budge
         month=month.isoformat(),
         resets_on=next_month(month).isoformat(),
         month_to_date_millicents=spent,
-        month_to_date_usd=_usd(spent),
+        month_to_date_usd=usd_cents_text(spent),
         budget_millicents=budget,
-        budget_usd=None if budget is None else _usd(budget),
+        budget_usd=None if budget is None else usd_cents_text(budget),
         percent_used=pct(spent),
         alert_threshold=int(threshold),
         hard_limit=bool(hard),
         reserved_millicents=counter.reserved_millicents,
-        daily_run_rate_usd=_usd(round(rate)),
+        daily_run_rate_usd=usd_cents_text(round(rate)),
         projected_month_end_millicents=projected,
-        projected_month_end_usd=_usd(projected),
+        projected_month_end_usd=usd_cents_text(projected),
         projected_percent=pct(projected),
     )

@@ -7,7 +7,7 @@
 * :mod:`gateway.reports.format`: the report struct and its JSON, CSV and table renderings.
 """
 
-from gateway.reports.format import Report, to_csv, to_json, to_table, usd
+from gateway.reports.format import Report, to_csv, to_json, to_table
 from gateway.reports.params import GROUP_KEYS, MAX_RANGE_DAYS, ReportQuery, parse_query
 from gateway.reports.run import Scope, cost_report, savings_report, scope_for
 from gateway.reports.savings import Counterfactual, counterfactuals
@@ -27,5 +27,4 @@ __all__ = [
     "to_csv",
     "to_json",
     "to_table",
-    "usd",
 ]

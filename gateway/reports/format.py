@@ -15,8 +15,7 @@ from typing import Any
 import msgspec
 
 from gateway.reports.query import METRICS
-
-MILLICENTS_PER_USD = 100_000
+from pricing.money import usd_exact_text
 
 
 class Report(msgspec.Struct, kw_only=True):
@@ -33,13 +32,6 @@ class Report(msgspec.Struct, kw_only=True):
     totals: dict[str, Any]
     user_id: str | None = None  # set when the report covers one user only
     counterfactual_models: dict[str, str] | None = None  # savings: provider -> complex model
-
-
-def usd(millicents: int) -> str:
-    """``millicents`` as exact USD text with five decimals (100,000 millicents = 1 USD)."""
-    sign = "-" if millicents < 0 else ""
-    whole, frac = divmod(abs(millicents), MILLICENTS_PER_USD)
-    return f"{sign}{whole}.{frac:05d}"
 
 
 def key_columns(group_by: Sequence[str]) -> list[str]:
@@ -80,15 +72,15 @@ def metrics_from(values: Sequence[int], kind: str) -> dict[str, Any]:
         "cache_read_tokens": cr,
         "total_tokens": inp + out + cw + cr,
         "cost_millicents": cost,
-        "cost_usd": usd(cost),
+        "cost_usd": usd_exact_text(cost),
     }
     if kind == "savings":
         counterfactual, unpriced = int(values[6]), int(values[7])
         row |= {
             "counterfactual_cost_millicents": counterfactual,
-            "counterfactual_cost_usd": usd(counterfactual),
+            "counterfactual_cost_usd": usd_exact_text(counterfactual),
             "savings_millicents": counterfactual - cost,
-            "savings_usd": usd(counterfactual - cost),
+            "savings_usd": usd_exact_text(counterfactual - cost),
             "unpriced_requests": unpriced,
         }
     return row

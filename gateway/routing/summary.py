@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from psycopg_pool import AsyncConnectionPool
 
+from pricing.money import usd_float
 from router.complexity import COMPLEXITIES
 
 # Scope: one organization, optionally one user; the period is [start, end).
@@ -40,11 +41,6 @@ FROM routing_decisions d
 WHERE {_WHERE}
 GROUP BY bucket
 """
-MILLICENTS_PER_USD = 100_000
-
-
-def usd(millicents: int) -> float:
-    return round(millicents / MILLICENTS_PER_USD, 5)
 
 
 class TierSummary(msgspec.Struct, kw_only=True):
@@ -132,7 +128,7 @@ def build_summary(
     for ts in tiers.values():
         ts.share = round(ts.requests / total, 4) if total else 0.0
         ts.success_rate = _rate(ts.succeeded, ts.failed)
-        ts.cost_usd = usd(ts.cost_millicents)
+        ts.cost_usd = usd_float(ts.cost_millicents)
         if ts.requests:
             ts.avg_score = round(score_sum[ts.tier] / ts.requests, 2)
             ts.avg_confidence = round(conf_sum[ts.tier] / ts.requests, 4)
@@ -153,7 +149,7 @@ def build_summary(
         response_tokens=sum(t.response_tokens for t in tiers.values()),
         input_tokens=sum(t.input_tokens for t in tiers.values()),
         cost_millicents=cost,
-        cost_usd=usd(cost),
+        cost_usd=usd_float(cost),
         fallbacks=sum(t.fallbacks for t in tiers.values()),
         tiers=list(tiers.values()),
         score_histogram=buckets,

@@ -8,7 +8,6 @@ the migrations, on brand-new databases.
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,9 @@ def _names() -> list[str]:
 
 def _copy_migrations(target: Path, names: list[str] | None = None) -> Path:
     target.mkdir(parents=True, exist_ok=True)
-    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        if names is None or path.name in names:
-            shutil.copy(path, target / path.name)
+    for path in MIGRATIONS_DIR.iterdir():
+        if path.name.endswith(".sql") and (names is None or path.name in names):
+            (target / path.name).write_bytes(path.read_bytes())
     return target
 
 

@@ -19,8 +19,10 @@ and "still holds", on the fully migrated database, where the gateway's own migra
 
 from __future__ import annotations
 
+import os
 import re
-import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +35,42 @@ import pytest
 from gateway.db.migrate import MIGRATIONS_DIR, migrate
 from tests.conftest import create_database, drop_database
 
-REFERENCE = Path(__file__).parents[3] / "shared" / "seed" / "schema-reference.md"
-pytestmark = pytest.mark.skipif(
-    not REFERENCE.parent.parent.is_dir(),
-    reason=f"the shared/ folder beside the checkout is absent ({REFERENCE.parent.parent})",
-)
+_CHECKOUT = Path(__file__).resolve().parents[2]
+_REFERENCE_PATH = Path("shared") / "seed" / "schema-reference.md"
+
+
+def find_reference(checkout: Path = _CHECKOUT, override: str | None = None) -> Path | None:
+    """``shared/seed/schema-reference.md`` beside the checkout, or beside a folder above it.
+
+    CI lays ``shared/`` beside the clone; a git worktree (``/work/wt/<branch>``) finds the
+    one beside the main checkout further up. ``override`` (``GATEWAY_SEED_REFERENCE``, a
+    test-only variable) names the file instead.
+    """
+    if override:
+        return Path(override) if Path(override).is_file() else None
+    for folder in checkout.parents:
+        candidate = folder / _REFERENCE_PATH
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+REFERENCE = find_reference(override=os.environ.get("GATEWAY_SEED_REFERENCE"))
+
+
+_WHERE_LOOKED = os.environ.get("GATEWAY_SEED_REFERENCE") or f"{_REFERENCE_PATH} beside {_CHECKOUT} and above it"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _reference_present() -> None:
+    """Fail, never skip, without the reference: a silent skip would hide a schema drift."""
+    if REFERENCE is None:
+        pytest.fail(
+            f"the seed schema reference is missing (looked for {_WHERE_LOOKED}). This test compares the "
+            "migrations with it and cannot run without it: put the shared/ folder beside the checkout.",
+            pytrace=False,
+        )
+
 
 TABLES = (
     "organizations", "users", "user_id_mappings", "org_memberships", "groups",
@@ -274,6 +307,7 @@ def parse_reference(text: str) -> dict[str, RefTable]:
 
 @pytest.fixture(scope="module")
 def reference() -> dict[str, RefTable]:
+    assert REFERENCE is not None  # _reference_present has failed the module otherwise
     return parse_reference(REFERENCE.read_text(encoding="utf-8"))
 
 
@@ -406,10 +440,10 @@ def expected_comments(ref: RefTable, rec: Reconstructions) -> dict[str, str | No
 def seed_only_url(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database migrated with 0001-0099 only (the gateway's 0100+ files left out)."""
     directory = tmp_path_factory.mktemp("seed_migrations")
-    seed_files = [p for p in MIGRATIONS_DIR.glob("*.sql") if int(p.name[:4]) < 100]
+    seed_files = [p for p in MIGRATIONS_DIR.iterdir() if p.name.endswith(".sql") and int(p.name[:4]) < 100]
     assert seed_files, "no seed migrations (0001-0099) found"
     for path in seed_files:
-        shutil.copy(path, directory / path.name)
+        (directory / path.name).write_bytes(path.read_bytes())
     url = create_database(pg_admin_url)
     migrate(url, directory)
     yield url
@@ -545,3 +579,32 @@ def test_later_migrations_keep_the_seed_definition(
     assert got.table_comment == reference[table].comment
     seed_comments = expected_comments(reference[table], reconstructions())
     assert {n: got.column_comments.get(n) for n in seed_comments} == seed_comments
+
+
+_ONE_TEST = "test_reference_describes_every_table"
+
+
+def test_a_missing_reference_fails_the_module_loudly() -> None:
+    """Run this module with the reference pointed at nothing: it must fail, naming the file, not skip."""
+    env = dict(os.environ, GATEWAY_SEED_REFERENCE="/nonexistent/shared/seed/schema-reference.md")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{__file__}::{_ONE_TEST}"],
+        cwd=_CHECKOUT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 1, run.stdout[-2000:]
+    assert "seed schema reference is missing" in run.stdout
+    assert "/nonexistent/shared/seed/schema-reference.md" in run.stdout
+    assert "1 error" in run.stdout or "1 failed" in run.stdout
+    assert "skipped" not in run.stdout.splitlines()[-1]
+
+
+def test_the_reference_is_found_beside_a_folder_above_the_checkout(tmp_path: Path) -> None:
+    reference = tmp_path / _REFERENCE_PATH
+    reference.parent.mkdir(parents=True)
+    reference.write_text("# reference", encoding="utf-8")
+    assert find_reference(tmp_path / "wt" / "branch") == reference
+    assert find_reference(tmp_path / "wt" / "branch", override="/nowhere/x.md") is None

@@ -13,7 +13,9 @@ import httpx
 import uvicorn
 from litestar import Litestar
 
+from gateway.http.protocol import guarded_protocol
 from gateway.services import Services
+from gateway.settings import Settings
 
 T = TypeVar("T")
 
@@ -25,11 +27,19 @@ def free_port() -> int:
 
 
 class GatewayServer:
-    def __init__(self, app: Litestar) -> None:
+    def __init__(self, app: Litestar, settings: Settings | None = None) -> None:
         self.app = app
         self.port = free_port()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", access_log=False, loop="asyncio"
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+            loop="asyncio",
+            # The protocol `gateway serve` runs, so every end-to-end test goes through its limits.
+            http=guarded_protocol(settings or Settings()),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

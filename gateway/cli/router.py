@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 import psycopg
 
+from pricing.money import format_usd
 from router import DEFAULT_CONFIG, Conversation, Message, RouterConfig, score_conversation
 from router.calibration import LoggedDecision, mix_of, parse_mix, replay, thresholds_for_mix
 from router.complexity import COMPLEXITIES
@@ -343,9 +344,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     print(f"{len(rows)} logged decisions")
     print(
         table(
-            ["policy", *COMPLEXITIES, "moved", "cost (cents)", "success"],
+            ["policy", *COMPLEXITIES, "moved", "cost", "success"],
             [
-                [s.label, *(s.counts[t] for t in COMPLEXITIES), s.moved, s.cost_millicents / 1000, s.success_rate]
+                [
+                    s.label,
+                    *(s.counts[t] for t in COMPLEXITIES),
+                    s.moved,
+                    format_usd(round(s.cost_millicents)),
+                    s.success_rate,
+                ]
                 for s in summaries
             ],
         )

@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -19,6 +19,7 @@ from gateway.db.embedded import resolve_database_url
 from gateway.db.migrate import MigrationError, migrate
 from gateway.model_tier import MODEL_TIERS
 from gateway.settings import Settings, SettingsError, export_database_url
+from pricing.money import MoneyError, parse_usd
 
 log = logging.getLogger("gateway")
 
@@ -39,6 +40,8 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
+
+    from gateway.http.protocol import guarded_protocol
 
     url = _db_url(settings)
     migrate(url)
@@ -65,19 +68,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        # httptools with the header/body read limits (gateway.http.protocol).
+        http=guarded_protocol(settings),
         access_log=False,
         log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=settings.shutdown_drain_s,
     )
     return 0
 
 
 def _money(value: str) -> Decimal:
     try:
-        return Decimal(value)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an amount in USD") from None
+        return parse_usd(value)
+    except MoneyError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
@@ -181,10 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extra_commands() -> list[Callable[[Any], None]]:
-    from gateway.admin_cli import add_admin_commands
-    from gateway.report_cli import add_report_commands
-    from gateway.router_cli import add_router_commands
-    from gateway.routing.config_cli import add_router_config_commands
+    from gateway.cli.admin import add_admin_commands
+    from gateway.cli.report import add_report_commands
+    from gateway.cli.router import add_router_commands
+    from gateway.cli.router_config import add_router_config_commands
 
     return [add_router_commands, add_router_config_commands, add_report_commands, add_admin_commands]
 
