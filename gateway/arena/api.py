@@ -70,9 +70,11 @@ def conversation_of(req: CreateBattle) -> list[dict[str, str]]:
     """The turns every model answers, checked: one of ``messages`` or ``prompt``, ending with the user."""
     if (req.messages is None) == (req.prompt is None):
         raise InvalidRequest("send either 'messages' (a conversation) or 'prompt' (one user turn)", param="messages")
-    turns = [{"role": "user", "content": req.prompt or ""}] if req.messages is None else [
-        {"role": t.role, "content": t.content} for t in req.messages
-    ]
+    turns = (
+        [{"role": "user", "content": req.prompt or ""}]
+        if req.messages is None
+        else [{"role": t.role, "content": t.content} for t in req.messages]
+    )
     if not turns or turns[-1]["role"] != "user" or not turns[-1]["content"].strip():
         raise InvalidRequest("the conversation must end with a non-empty user turn", param="messages")
     return turns
@@ -88,7 +90,9 @@ def settings_of(s: BattleSettingsIn) -> dict[str, Any]:
         raise InvalidRequest("settings.max_tokens must be between 1 and 64000", param="settings.max_tokens")
     budget = s.thinking_budget_tokens
     if budget is not None and budget < 1024:
-        raise InvalidRequest("settings.thinking_budget_tokens must be at least 1024", param="settings.thinking_budget_tokens")
+        raise InvalidRequest(
+            "settings.thinking_budget_tokens must be at least 1024", param="settings.thinking_budget_tokens"
+        )
     thinking = s.extended_thinking or budget is not None
     return {
         "webSearchEnabled": False,
@@ -116,9 +120,18 @@ def models_view(b: Battle) -> list[dict[str, Any]]:
 
 
 def response_view(b: Battle, slot: int, r: dict[str, Any]) -> dict[str, Any]:
+    return slot_record(slot, r, hidden=_hidden(b))
+
+
+def slot_record(slot: int, r: dict[str, Any], *, hidden: bool) -> dict[str, Any]:
+    """A stored response for the caller; hidden ones lose the model id and the provider's words."""
     out = {"slot": slot, "label": slot_label(slot), **r}
-    if _hidden(b):
+    if hidden:
         out.pop("modelId", None)
+        error = out.get("error")
+        if isinstance(error, dict):
+            # The provider's own message can name it; the code is enough until the vote.
+            out["error"] = {**error, "message": "this model failed; the details are shown after your vote"}
     return out
 
 

@@ -146,7 +146,8 @@ async def list_own(
 
 async def set_pinned(conn: Any, battle_id: str, user_id: str, pinned: bool) -> bool:
     cur = await conn.execute(
-        "UPDATE arena_battles SET pinned = %s, updated_at = NOW() WHERE id = %s AND user_id = %s AND deleted_at IS NULL",
+        "UPDATE arena_battles SET pinned = %s, updated_at = NOW() "
+        "WHERE id = %s AND user_id = %s AND deleted_at IS NULL",
         (pinned, battle_id, user_id),
     )
     return bool(cur.rowcount)

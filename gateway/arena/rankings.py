@@ -16,6 +16,7 @@ on that model.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -163,15 +164,17 @@ def org_table(verdicts: Sequence[Verdict], strengths: Sequence[Strength]) -> Ran
 
 
 async def organization_strengths(conn: Any, organization_id: str) -> tuple[list[Verdict], list[Strength]]:
+    """Every vote of the organization and the fit over them (the fit runs in a worker thread)."""
     verdicts = [verdict_of(models, vote) for models, vote in await organization_votes(conn, organization_id)]
-    return verdicts, fit(verdicts)
+    # 200 bootstrap refits take a while on a big organization: keep the event loop serving.
+    return verdicts, await asyncio.to_thread(fit, verdicts)
 
 
 async def user_table(conn: Any, user_id: str, org: Sequence[Strength]) -> RankingTable:
     rows = await (
         await conn.execute(
-            "SELECT model_id, elo_rating, wins, losses, ties, total_battles, user_wins, user_losses, ai_wins, ai_losses "
-            "FROM model_rankings WHERE user_id = %s",
+            "SELECT model_id, elo_rating, wins, losses, ties, total_battles, user_wins, user_losses, "
+            "ai_wins, ai_losses FROM model_rankings WHERE user_id = %s",
             (user_id,),
         )
     ).fetchall()
