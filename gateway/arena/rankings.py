@@ -33,7 +33,7 @@ PRIOR_VOTES = 10.0
 _UPSERT = """
 INSERT INTO model_rankings (user_id, user_uuid, model_id, wins, losses, ties, total_battles, user_wins, user_losses,
     ai_wins, ai_losses, elo_rating)
-VALUES (%(user)s, %(user)s, %(model)s, %(wins)s, %(losses)s, %(ties)s, %(total)s, %(uwins)s, %(ulosses)s,
+VALUES (%(user)s, %(user)s::text::uuid, %(model)s, %(wins)s, %(losses)s, %(ties)s, %(total)s, %(uwins)s, %(ulosses)s,
     %(awins)s, %(alosses)s, %(elo)s)
 ON CONFLICT (user_id, model_id) DO UPDATE SET
     wins = model_rankings.wins + EXCLUDED.wins,

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, delete, get, patch, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import PathParameter
 from litestar.response import Stream
 
 from gateway.arena import battles, rankings
@@ -39,6 +40,7 @@ from gateway.pipeline.resolve import authenticate
 from gateway.services import Services
 
 _enc = msgspec.json.Encoder()
+BattleId = Annotated[str, PathParameter(description="a battle id (yours)")]
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
@@ -158,14 +160,14 @@ async def _own(services: Services, battle_id: str, user_id: str) -> Battle:
 
 
 @get("/v1/arena/battles/{battle_id:str}", summary="One of your battles")
-async def get_battle(request: Request[Any, Any, Any], battle_id: str) -> Response[bytes]:
+async def get_battle(request: Request[Any, Any, Any], battle_id: BattleId) -> Response[bytes]:
     services = _services(request)
     principal = await authenticate(services, request.headers)
     return _json(battle_view(await _own(services, battle_id, principal.user_id)))
 
 
 @patch("/v1/arena/battles/{battle_id:str}", status_code=200, summary="Pin or unpin one of your battles")
-async def patch_battle(request: Request[Any, Any, Any], battle_id: str) -> Response[bytes]:
+async def patch_battle(request: Request[Any, Any, Any], battle_id: BattleId) -> Response[bytes]:
     services = _services(request)
     principal = await authenticate(services, request.headers)
     change: PatchIn = decode(await request.body(), PatchIn, 'battle change (send {"pinned": true|false})')
@@ -176,7 +178,7 @@ async def patch_battle(request: Request[Any, Any, Any], battle_id: str) -> Respo
 
 
 @delete("/v1/arena/battles/{battle_id:str}", status_code=200, summary="Delete one of your battles (soft)")
-async def delete_battle(request: Request[Any, Any, Any], battle_id: str) -> Response[bytes]:
+async def delete_battle(request: Request[Any, Any, Any], battle_id: BattleId) -> Response[bytes]:
     services = _services(request)
     principal = await authenticate(services, request.headers)
     async with services.pool.connection() as conn:
@@ -186,7 +188,7 @@ async def delete_battle(request: Request[Any, Any, Any], battle_id: str) -> Resp
 
 
 @post("/v1/arena/battles/{battle_id:str}/vote", status_code=200, summary="Vote: a slot, a model id, tie or both_bad")
-async def vote_battle(request: Request[Any, Any, Any], battle_id: str) -> Response[bytes]:
+async def vote_battle(request: Request[Any, Any, Any], battle_id: BattleId) -> Response[bytes]:
     services = _services(request)
     principal = await authenticate(services, request.headers)
     body: VoteIn = decode(await request.body(), VoteIn, 'vote (send {"winner": slot | model id | "tie" | "both_bad"})')
@@ -194,7 +196,7 @@ async def vote_battle(request: Request[Any, Any, Any], battle_id: str) -> Respon
 
 
 @post("/v1/arena/battles/{battle_id:str}/judge", status_code=200, summary="Ask a model to judge the battle")
-async def judge_battle(request: Request[Any, Any, Any], battle_id: str) -> Response[bytes]:
+async def judge_battle(request: Request[Any, Any, Any], battle_id: BattleId) -> Response[bytes]:
     services = _services(request)
     principal = await authenticate(services, request.headers)
     body: JudgeIn = decode(await request.body(), JudgeIn, "judgment request")
