@@ -21,6 +21,7 @@ from gateway.http.errors import handle_exception
 from gateway.http.models_route import list_models
 from gateway.http.ops import healthz, metrics, readyz
 from gateway.http.proxy_routes import chat_completions, messages
+from gateway.http.second_opinion_route import second_opinion
 from gateway.metrics import Metrics
 from gateway.notify import listen
 from gateway.pipeline.admission import build_admission
@@ -135,6 +136,7 @@ def create_app(
         route_handlers=[
             chat_completions,
             messages,
+            second_opinion,
             list_models,
             healthz,
             readyz,
