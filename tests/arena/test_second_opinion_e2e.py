@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -97,7 +99,7 @@ def test_a_named_reviewer_and_bad_requests(
     assert named.status_code == 200 and named.headers["x-gateway-model"] == "claude-opus-5"
     assert upstream.requests[-1].path == "/v1/messages"
     upstream.reset()
-    cases = [
+    cases: list[tuple[dict[str, Any], int, str | None]] = [
         ({"messages": ANSWERED, "request_id": "00000000-0000-0000-0000-000000000000"}, 400, None),
         ({"messages": ANSWERED[:1]}, 400, None),
         ({"request_id": "00000000-0000-0000-0000-000000000000"}, 404, "request_not_found"),
