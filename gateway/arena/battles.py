@@ -79,9 +79,9 @@ def _row(r: tuple[Any, ...]) -> Battle:
 
 async def insert(conn: Any, b: Battle) -> None:
     """Store a new battle and its slots (one transaction, the caller's)."""
-    await conn.execute(
+    cur = await conn.execute(
         "INSERT INTO arena_battles (id, prompt, models, responses, settings, status, user_id, user_uuid, "
-        "organization_id, messages) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        "organization_id, messages) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING created_at, updated_at",
         (
             b.id,
             b.prompt,
@@ -95,8 +95,10 @@ async def insert(conn: Any, b: Battle) -> None:
             Jsonb(b.messages),
         ),
     )
-    async with conn.cursor() as cur:
-        await cur.executemany(
+    row = await cur.fetchone()
+    b.created_at, b.updated_at = row[0], row[1]
+    async with conn.cursor() as models_cur:
+        await models_cur.executemany(
             "INSERT INTO arena_battle_models (battle_id, model_id, position) VALUES (%s, %s, %s)",
             [(b.id, m, i) for i, m in enumerate(b.model_ids)],
         )

@@ -199,7 +199,9 @@ async def run_streamed(services: Services, lane: Lane, emit: Emit) -> Outcome:
             parser = SSEParser()
             seen_text = seen_thinking = 0
             try:
+                t = time.perf_counter()
                 async for chunk in resp.chunks():
+                    call.upstream_wait += time.perf_counter() - t
                     relay.feed(parser.feed(chunk))
                     text, thinking = relay.text, relay.thinking
                     if len(text) > seen_text or len(thinking) > seen_thinking:
@@ -210,6 +212,7 @@ async def run_streamed(services: Services, lane: Lane, emit: Emit) -> Outcome:
                         if len(text) > seen_text:
                             emit("content", text[seen_text:])
                         seen_text, seen_thinking = len(text), len(thinking)
+                    t = time.perf_counter()
                 relay.feed(parser.close())
                 relay.finish()
                 if relay.error:

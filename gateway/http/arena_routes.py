@@ -13,6 +13,7 @@ either way, and the caller can read them with ``GET`` later.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -36,9 +37,11 @@ from gateway.arena.api import (
 from gateway.arena.battles import STATUSES, Battle
 from gateway.arena.verdicts import judge, not_found, vote
 from gateway.errors import InvalidRequest
+from gateway.http.errors import as_gateway_error
 from gateway.pipeline.resolve import authenticate
 from gateway.services import Services
 
+log = logging.getLogger(__name__)
 _enc = msgspec.json.Encoder()
 BattleId = Annotated[str, PathParameter(description="a battle id (yours)")]
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -80,6 +83,14 @@ async def create_battle(request: Request[Any, Any, Any]) -> Response[bytes] | St
         try:
             done = await battle_run.run(services, battle, lanes, on_event)
             queue.put_nowait(_event("battle.completed", {"battle": battle_view(done)}))
+        except Exception as exc:
+            # Safe: every slot settled its own call; what failed is storing the outcome (the
+            # database), which the client hears about as a last error event.
+            gw = as_gateway_error(exc)
+            log.exception("arena battle %s could not be finished", battle.id)
+            queue.put_nowait(
+                _event("error", {"error": {"message": gw.message, "type": gw.openai_type, "code": gw.code}})
+            )
         finally:
             queue.put_nowait(None)
 
