@@ -244,3 +244,20 @@ def httpx_patch(url: str, key: str, battle_id: str, body: dict[str, object]) -> 
 
 def httpx_delete(url: str, key: str, battle_id: str) -> httpx.Response:
     return httpx.delete(f"{url}/v1/arena/battles/{battle_id}", headers={"authorization": f"Bearer {key}"})
+
+
+def test_three_models_one_vote_moves_every_pair(
+    gateway: GatewayServer, upstream: MockUpstream, org: BootstrapResult
+) -> None:
+    models = ["claude-haiku-4-5", "gpt-5.4-mini", "gpt-4o-mini"]
+    made = post(gateway.url, org.api_key, "/v1/arena/battles", {"prompt": "hi", "models": models})
+    assert made.status_code == 201 and len(made.json()["responses"]) == 3
+    battle_id = made.json()["id"]
+    assert post(gateway.url, org.api_key, f"/v1/arena/battles/{battle_id}/vote", {"winner": 2}).status_code == 200
+    mine = {r["model"]: r for r in get(gateway.url, org.api_key, "/v1/arena/rankings").json()["data"]}
+    assert mine["gpt-4o-mini"]["wins"] == 1 and mine["gpt-4o-mini"]["elo_rating"] == 1532.0
+    assert mine["claude-haiku-4-5"]["losses"] == 1 and mine["claude-haiku-4-5"]["elo_rating"] == 1484.0
+    org_rows = get(gateway.url, org.api_key, "/v1/arena/rankings", scope="org").json()["data"]
+    assert [r["model"] for r in org_rows][0] == "gpt-4o-mini" and len(org_rows) == 3
+    schema = httpx.get(gateway.url + "/schema/openapi.json", timeout=10).json()
+    assert {"/v1/arena/battles", "/v1/arena/rankings", "/v1/arena/battles/{battle_id}/vote"} <= set(schema["paths"])
