@@ -258,6 +258,6 @@ def test_three_models_one_vote_moves_every_pair(
     assert mine["gpt-4o-mini"]["wins"] == 1 and mine["gpt-4o-mini"]["elo_rating"] == 1532.0
     assert mine["claude-haiku-4-5"]["losses"] == 1 and mine["claude-haiku-4-5"]["elo_rating"] == 1484.0
     org_rows = get(gateway.url, org.api_key, "/v1/arena/rankings", scope="org").json()["data"]
-    assert [r["model"] for r in org_rows][0] == "gpt-4o-mini" and len(org_rows) == 3
+    assert org_rows[0]["model"] == "gpt-4o-mini" and len(org_rows) == 3
     schema = httpx.get(gateway.url + "/schema/openapi.json", timeout=10).json()
     assert {"/v1/arena/battles", "/v1/arena/rankings", "/v1/arena/battles/{battle_id}/vote"} <= set(schema["paths"])
