@@ -94,37 +94,11 @@ def test_body_over_the_limit_is_413(gateway: GatewayServer, org: BootstrapResult
 
 
 @pytest.mark.parametrize("path", [CHAT, MSGS])
-def test_credentials(gateway: GatewayServer, org: BootstrapResult, db_url: str, path: str) -> None:
+def test_credentials(gateway: GatewayServer, org: BootstrapResult, path: str) -> None:
     body = msgspec.json.encode(GOOD[path])
     assert_dialect_error(post(gateway, path, None, body), path, 401, "no credentials")
     assert_dialect_error(post(gateway, path, "gw_deadbeef_nope", body), path, 401, "not valid")
     assert_dialect_error(post(gateway, path, "sk-something-else", body), path, 401, "malformed")
-    # The Anthropic SDK's header works too.
-    ok = httpx.post(gateway.url + path, content=body, headers={"x-api-key": org.api_key}, timeout=10)
-    assert ok.status_code == 200
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        accounts.revoke_key(conn, org.api_key.split("_")[1])
-    deadline = time.monotonic() + 5  # NOTIFY reaches the server's cache
-    resp = post(gateway, path, org.api_key, body)
-    while resp.status_code != 401 and time.monotonic() < deadline:
-        time.sleep(0.05)
-        resp = post(gateway, path, org.api_key, body)
-    assert_dialect_error(resp, path, 401, "revoked")
-
-
-def test_inactive_user_and_deleted_org_are_refused(gateway: GatewayServer, org: BootstrapResult, db_url: str) -> None:
-    body = msgspec.json.encode(GOOD[CHAT])
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("UPDATE users SET status = 'suspended' WHERE id = %s", (org.user_id,))
-        conn.execute("SELECT pg_notify('gateway_cache', 'principals')")
-    time.sleep(0.6)
-    assert_dialect_error(post(gateway, CHAT, org.api_key, body), CHAT, 401, "inactive")
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("UPDATE users SET status = 'active' WHERE id = %s", (org.user_id,))
-        conn.execute("UPDATE organizations SET deleted_at = NOW() WHERE id = %s", (org.organization_id,))
-        conn.execute("SELECT pg_notify('gateway_cache', 'principals')")
-    time.sleep(0.6)
-    assert_dialect_error(post(gateway, CHAT, org.api_key, body), CHAT, 401, "organization was deleted")
 
 
 def test_jwt_from_the_main_application(
