@@ -16,11 +16,12 @@ from gateway.auth.jwt import JWTVerifier
 from gateway.auth.resolver import PrincipalResolver
 from gateway.catalog import Catalog
 from gateway.config import load_config
-from gateway.http import admin_routes, report_routes, router_routes
+from gateway.http import admin_routes, arena_routes, report_routes, router_routes
 from gateway.http.errors import handle_exception
 from gateway.http.models_route import list_models
 from gateway.http.ops import healthz, metrics, readyz
 from gateway.http.proxy_routes import chat_completions, messages
+from gateway.http.second_opinion_route import second_opinion
 from gateway.metrics import Metrics
 from gateway.notify import listen
 from gateway.pipeline.admission import build_admission
@@ -157,6 +158,7 @@ def create_app(
         route_handlers=[
             chat_completions,
             messages,
+            second_opinion,
             list_models,
             healthz,
             readyz,
@@ -164,6 +166,7 @@ def create_app(
             *admin_routes.ROUTES,
             *report_routes.ROUTES,
             *router_routes.ROUTES,
+            *arena_routes.ROUTES,
         ],
         lifespan=[lifespan],
         exception_handlers={Exception: handle_exception},

@@ -185,6 +185,23 @@ async def expire_reservations(conn: Any, organization_id: str | None = None) -> 
     return len(rows)
 
 
+async def release_reservations(conn: Any, request_ids: Sequence[str], reason: str) -> int:
+    """Release the strict reservations of requests that will never be sent (call in a transaction).
+
+    For a group of requests admitted together (an arena battle) when a later member is
+    refused: the earlier ones' holds must not wait for their expiry. Returns how many.
+    """
+    if not request_ids:
+        return 0
+    rows = await (await conn.execute(_RELEASE_SQL, (reason, ",".join(request_ids)))).fetchall()
+    freed: dict[tuple[str, date], int] = defaultdict(int)
+    for org, month, amount in rows:
+        freed[(str(org), month)] += int(amount)
+    for (org, month), amount in sorted(freed.items()):
+        await _bump(conn, org, month, 0, amount)
+    return len(rows)
+
+
 async def read_counter(conn: Any, organization_id: str, month: date) -> Counter:
     """The counter for the month, seeding it from llm_usage on first touch."""
     row = await (await conn.execute(_READ_SQL, (organization_id, month))).fetchone()

@@ -46,6 +46,9 @@ class MockUpstream:
     host: str = "127.0.0.1"
     port: int = 0
     scripts: deque[Script] = field(default_factory=deque)
+    # Scripts for one path only ("/v1/messages" or "/v1/chat/completions"), played before
+    # ``scripts``: tests of concurrent calls to both dialects say which one gets which answer.
+    path_scripts: dict[str, deque[Script]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     text: str = "Hello from the mock upstream."
     # Anthropic-style usage for the default answer.
@@ -93,7 +96,18 @@ class MockUpstream:
 
     def reset(self) -> None:
         self.scripts.clear()
+        self.path_scripts.clear()
         self.requests.clear()
+
+    def script_for(self, path: str, script: Script) -> None:
+        """Queue ``script`` for the next request to ``path`` only."""
+        self.path_scripts.setdefault(path, deque()).append(script)
+
+    def _next_script(self, path: str) -> Script | None:
+        own = self.path_scripts.get(path)
+        if own:
+            return own.popleft()
+        return self.scripts.popleft() if self.scripts else None
 
     # --- handlers ------------------------------------------------------------------------
     async def _record(self, request: web.Request) -> dict[str, Any]:
@@ -125,8 +139,8 @@ class MockUpstream:
 
     async def _openai(self, request: web.Request) -> web.StreamResponse:
         body = await self._record(request)
-        if self.scripts:
-            return await self._play(request, self.scripts.popleft())
+        if (script := self._next_script(request.path)) is not None:
+            return await self._play(request, script)
         if body.get("stream"):
             return await self._play(
                 request,
@@ -156,8 +170,8 @@ class MockUpstream:
 
     async def _anthropic(self, request: web.Request) -> web.StreamResponse:
         body = await self._record(request)
-        if self.scripts:
-            return await self._play(request, self.scripts.popleft())
+        if (script := self._next_script(request.path)) is not None:
+            return await self._play(request, script)
         usage = {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
