@@ -9,6 +9,7 @@ an HTTP status and to the body of the endpoint's own dialect, in one place::
     ├── BudgetExhausted               402     insufficient_quota / billing_error
     ├── Forbidden                     403     permission_error / permission_error
     ├── NotFound                      404     not_found_error / not_found_error
+    ├── Conflict                      409     invalid_request_error / invalid_request_error
     ├── PayloadTooLarge               413     invalid_request_error / request_too_large
     ├── RateLimited                   429     rate_limit_error / rate_limit_error
     └── UpstreamError                 502     upstream_error / api_error
@@ -69,6 +70,15 @@ class NotFound(GatewayError):
     openai_type = "not_found_error"
     anthropic_type = "not_found_error"
     default_code = "not_found"
+
+
+class Conflict(GatewayError):
+    """The change contradicts the current state (e.g. the e-mail already belongs to another organization)."""
+
+    status = 409
+    openai_type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+    default_code = "conflict"
 
 
 class PayloadTooLarge(GatewayError):
