@@ -16,7 +16,7 @@ from gateway.auth.jwt import JWTVerifier
 from gateway.auth.resolver import PrincipalResolver
 from gateway.catalog import Catalog
 from gateway.config import load_config
-from gateway.http import admin_routes, key_routes, report_routes, router_routes
+from gateway.http import admin_routes, console_routes, key_routes, report_routes, router_routes
 from gateway.http.errors import handle_exception
 from gateway.http.models_route import list_models
 from gateway.http.ops import healthz, metrics, readyz
@@ -129,6 +129,7 @@ def create_app(
             metrics,
             *admin_routes.ROUTES,
             *key_routes.ROUTES,
+            *console_routes.ROUTES,
             *report_routes.ROUTES,
             *router_routes.ROUTES,
         ],
