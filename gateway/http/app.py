@@ -16,7 +16,7 @@ from gateway.auth.jwt import JWTVerifier
 from gateway.auth.resolver import PrincipalResolver
 from gateway.catalog import Catalog
 from gateway.config import load_config
-from gateway.http import admin_routes, console_routes, key_routes, report_routes, router_routes
+from gateway.http import admin_routes, console_routes, key_routes, openapi_docs, report_routes, router_routes
 from gateway.http.errors import handle_exception
 from gateway.http.models_route import list_models
 from gateway.http.ops import healthz, metrics, readyz
@@ -136,6 +136,8 @@ def create_app(
         lifespan=[lifespan],
         exception_handlers={Exception: handle_exception},
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(title="LLM Gateway", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="LLM Gateway", version="0.1.0", path="/schema", render_plugins=openapi_docs.render_plugins()
+        ),
         logging_config=None,
     )
