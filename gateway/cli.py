@@ -18,6 +18,7 @@ from gateway import accounts
 from gateway.db.embedded import resolve_database_url
 from gateway.db.migrate import MigrationError, migrate
 from gateway.model_tier import MODEL_TIERS
+from gateway.observe.logs import configure_logging
 from gateway.settings import Settings, SettingsError, export_database_url
 
 log = logging.getLogger("gateway")
@@ -195,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     args = build_parser().parse_args(argv)
     func: Any = args.func
     try:

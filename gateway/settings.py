@@ -50,6 +50,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     write_batch_max: int = 500
     write_flush_interval_s: float = 0.05
     log_level: str = "INFO"
+    log_format: str = "text"  # text | json (GATEWAY_LOG_FORMAT)
+    # OpenTelemetry: traces are exported over OTLP/HTTP only when the endpoint is set.
+    otel_endpoint: str | None = None
+    otel_service_name: str = "llm-gateway"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +76,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         simulator = (opt("GATEWAY_SIMULATOR") or "auto").lower()
         if simulator not in ("auto", "on", "off"):
             raise SettingsError(f"GATEWAY_SIMULATOR must be auto, on or off, got {simulator!r}")
+        log_format = (opt("GATEWAY_LOG_FORMAT") or "text").lower()
+        if log_format not in ("text", "json"):
+            raise SettingsError(f"GATEWAY_LOG_FORMAT must be text or json, got {log_format!r}")
         return cls(
             database_url=opt("DATABASE_URL"),
             host=opt("GATEWAY_HOST") or "127.0.0.1",
@@ -95,6 +102,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             upstream_timeout_s=num("GATEWAY_UPSTREAM_TIMEOUT_S", 600.0),
             principal_cache_ttl_s=num("GATEWAY_CACHE_TTL_S", 30.0),
             log_level=(opt("GATEWAY_LOG_LEVEL") or "INFO").upper(),
+            log_format=log_format,
+            otel_endpoint=opt("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            otel_service_name=opt("OTEL_SERVICE_NAME") or "llm-gateway",
         )
 
     @property

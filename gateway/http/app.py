@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
@@ -23,6 +23,8 @@ from gateway.http.ops import healthz, metrics, readyz
 from gateway.http.proxy_routes import chat_completions, messages
 from gateway.metrics import Metrics
 from gateway.notify import listen
+from gateway.observe.attempt_span import traced_attempt
+from gateway.observe.tracing import build_tracing
 from gateway.pipeline.admission import build_admission
 from gateway.pipeline.attempt import ProviderAttempt
 from gateway.pipeline.conversations import ConversationGate
@@ -39,6 +41,9 @@ from gateway.store.queue import WriteQueue
 # (settings, pool, queue, prices, background tasks) -> the budget guard; see build_budget_guard.
 BudgetFactory = Callable[..., BudgetGuard]
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
 log = logging.getLogger(__name__)
 
 
@@ -47,9 +52,14 @@ def create_app(
     *,
     upstream: UpstreamClient | None = None,
     providers: dict[str, Provider] | None = None,
+    span_exporter: SpanExporter | None = None,
     budget_factory: BudgetFactory | None = None,
 ) -> Litestar:
-    """Build the app. ``upstream``/``providers`` replace the network seam in tests."""
+    """Build the app. ``upstream``/``providers`` replace the network seam in tests.
+
+    ``span_exporter`` turns tracing on with that exporter (tests use an in-memory one);
+    otherwise tracing follows ``settings.otel_endpoint``.
+    """
     if not settings.database_url:
         raise ValueError("create_app needs settings.database_url (the CLI resolves the embedded server)")
     url = settings.database_url
@@ -87,6 +97,7 @@ def create_app(
             flush_interval_s=settings.write_flush_interval_s,
         )
         prices = build_prices(catalog, config)
+        tracing = build_tracing(settings, span_exporter)
         background: list[asyncio.Task[None]] = []
         budget = (budget_factory or build_budget_guard)(settings, pool, queue, prices, background)
         services = Services(
@@ -103,12 +114,13 @@ def create_app(
             router_store=RouterConfigStore(pool),
             budget=budget,
             admission=build_admission(budget),
-            attempt=ProviderAttempt(m),
+            attempt=traced_attempt(ProviderAttempt(m), tracing),
             strategies={"single": SingleStrategy()},
             conversations=ConversationGate(pool),
             database_url=url,
             loop=asyncio.get_running_loop(),
             background=background,
+            tracing=tracing,
         )
 
         def on_notify(payload: str) -> None:
@@ -130,6 +142,7 @@ def create_app(
             await queue.drain()
             await client.close()
             await pool.close()
+            tracing.shutdown()
 
     return Litestar(
         route_handlers=[

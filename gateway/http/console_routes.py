@@ -20,7 +20,7 @@ from gateway import console_data
 from gateway.errors import Forbidden
 from gateway.http.openapi_docs import error_responses
 from gateway.http.router_routes import period
-from gateway.proxy.admit import authenticate
+from gateway.pipeline.resolve import authenticate
 from gateway.services import Services
 
 ASSETS = Path(__file__).resolve().parent.parent / "console"

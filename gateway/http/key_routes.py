@@ -27,7 +27,7 @@ from gateway.member_admin import (
     list_members,
     remove_member,
 )
-from gateway.proxy.admit import authenticate
+from gateway.pipeline.resolve import authenticate
 from gateway.services import Services
 
 KeyId = Annotated[str, PathParameter(description="the key's id (from POST or GET /v1/keys)")]
