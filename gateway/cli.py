@@ -68,6 +68,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        # uvicorn's loggers propagate to the root handler configure_logging installed, so
+        # its lines come out in the same format (JSON too) instead of uvicorn's own.
+        log_config=None,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=30,
     )

@@ -51,6 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     write_flush_interval_s: float = 0.05
     log_level: str = "INFO"
     log_format: str = "text"  # text | json (GATEWAY_LOG_FORMAT)
+    access_log: bool = False  # one line per proxied request (GATEWAY_ACCESS_LOG)
     # OpenTelemetry: traces are exported over OTLP/HTTP only when the endpoint is set.
     otel_endpoint: str | None = None
     otel_service_name: str = "llm-gateway"
@@ -103,6 +104,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             principal_cache_ttl_s=num("GATEWAY_CACHE_TTL_S", 30.0),
             log_level=(opt("GATEWAY_LOG_LEVEL") or "INFO").upper(),
             log_format=log_format,
+            access_log=(opt("GATEWAY_ACCESS_LOG") or "0").lower() in ("1", "true", "yes", "on"),
             otel_endpoint=opt("OTEL_EXPORTER_OTLP_ENDPOINT"),
             otel_service_name=opt("OTEL_SERVICE_NAME") or "llm-gateway",
         )

@@ -17,7 +17,8 @@ from typing import Any, TextIO
 # A context variable, not shared state: each request's task sees its own value.
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("gateway_request_id", default=None)
 
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+# color_message: uvicorn's ANSI-coloured copy of the message, noise in a log pipeline.
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id", "color_message"}
 
 
 class RequestIdFilter(logging.Filter):

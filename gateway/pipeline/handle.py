@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from gateway.services import Services
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("gateway.access")
 
 
 def request_type(value: str | None) -> str:
@@ -80,6 +81,7 @@ async def handle(services: Services, codec: Codec, door: Door) -> None:
     # Every log line and span of this request carries its id (contexts pass to child tasks).
     rid_token = log_request_id.set(request_id)
     tracing = services.tracing
+    status = 200
     try:
         with tracing.span(
             f"gateway {codec.endpoint}",
@@ -88,6 +90,7 @@ async def handle(services: Services, codec: Codec, door: Door) -> None:
             try:
                 await _run(services, codec, door, request_id, started, opened)
             except ClientGone:
+                status = 499
                 tracing.annotate({"gateway.status": "cancelled"})
                 return
             except Exception as exc:
@@ -99,10 +102,24 @@ async def handle(services: Services, codec: Codec, door: Door) -> None:
                 if not (opened and opened[0].calls):
                     # No model call was admitted: count the refusal here (settlement counts calls).
                     services.metrics.child(services.metrics.requests, codec.endpoint, "-", "-", str(gw.status)).inc()
+                status = gw.status
                 tracing.annotate({"error.type": gw.code, "http.response.status_code": gw.status})
                 await _send_error(codec, door, gw, request_id)
     finally:
+        if services.settings.access_log:
+            _access_line(codec.endpoint, status, started, request_id)
         log_request_id.reset(rid_token)
+
+
+def _access_line(endpoint: str, status: int, started: float, request_id: str) -> None:
+    duration_ms = round((time.perf_counter() - started) * 1000, 2)
+    access_log.info(
+        "%s %s %.2fms",
+        endpoint,
+        status,
+        duration_ms,
+        extra={"endpoint": endpoint, "status": status, "duration_ms": duration_ms, "request_id": request_id},
+    )
 
 
 async def _send_error(codec: Codec, door: Door, exc: GatewayError, request_id: str) -> None:

@@ -5,12 +5,20 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 
+from gateway.accounts import BootstrapResult
+from gateway.http.app import create_app
 from gateway.observe.logs import configure_logging, request_id
 from gateway.settings import Settings, SettingsError
+from tests.support.fixtures import gateway_settings
+from tests.support.mock_upstream import MockUpstream
+from tests.support.server import GatewayServer
 
 
 @pytest.fixture
@@ -59,3 +67,29 @@ def test_log_format_setting() -> None:
     with pytest.raises(SettingsError, match="GATEWAY_LOG_FORMAT"):
         Settings.from_env({"GATEWAY_LOG_FORMAT": "xml"})
     assert Settings.from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}).otel_endpoint == "http://c:4318"
+
+
+def test_access_log_line_per_proxied_request(
+    migrated_db_url: str, upstream: MockUpstream, org: BootstrapResult, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = gateway_settings(migrated_db_url, upstream, tmp_path, access_log=True)
+    server = GatewayServer(create_app(settings)).start()
+    try:
+        with caplog.at_level(logging.INFO, logger="gateway.access"):
+            ok = httpx.post(
+                server.url + "/v1/chat/completions",
+                headers={"authorization": f"Bearer {org.api_key}"},
+                json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+            )
+            bad = httpx.post(server.url + "/v1/messages", json={})
+            deadline = time.monotonic() + 5
+            while len([r for r in caplog.records if r.name == "gateway.access"]) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+    finally:
+        server.stop()
+    lines = {r.request_id: r for r in caplog.records if r.name == "gateway.access"}  # type: ignore[attr-defined]
+    assert lines[ok.headers["x-request-id"]].status == 200  # type: ignore[attr-defined]
+    assert lines[ok.headers["x-request-id"]].endpoint == "chat"  # type: ignore[attr-defined]
+    assert lines[bad.headers["x-request-id"]].status == 401  # type: ignore[attr-defined]
+    assert Settings.from_env({"GATEWAY_ACCESS_LOG": "1"}).access_log is True
+    assert Settings.from_env({}).access_log is False
