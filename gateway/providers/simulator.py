@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import msgspec
@@ -83,6 +83,7 @@ def _prompt_chars(req: dict[str, Any]) -> int:
 class _SimResponse:
     def __init__(self, status: int, body: bytes | None, stream: AsyncIterator[bytes] | None) -> None:
         self.status = status
+        self.content_type: str | None = "application/json" if body is not None else "text/event-stream"
         self._body = body
         self._stream = stream
 
@@ -112,7 +113,7 @@ class SimulatorProvider:
         self._ttft = ttft_s
         self._interval = token_interval_s
 
-    async def send(self, body: bytes) -> UpstreamResponse:
+    async def send(self, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
         req = _dec.decode(body)
         input_tokens = max(1, _prompt_chars(req) // 4)
         limit = int(req.get("max_tokens") or req.get("max_completion_tokens") or 256)
