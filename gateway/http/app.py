@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.openapi import OpenAPIConfig
 from psycopg_pool import AsyncConnectionPool
 
@@ -24,6 +24,7 @@ from gateway.http.proxy_routes import chat_completions, messages
 from gateway.metrics import Metrics
 from gateway.notify import listen
 from gateway.observe.attempt_span import traced_attempt
+from gateway.observe.request_id import request_id_middleware
 from gateway.observe.tracing import build_tracing
 from gateway.pipeline.admission import build_admission
 from gateway.pipeline.attempt import ProviderAttempt
@@ -146,17 +147,25 @@ def create_app(
 
     return Litestar(
         route_handlers=[
+            # The proxy doors make their request id in the pipeline; every other route gets
+            # one from the middleware of this router (so the doors pay nothing for it).
             chat_completions,
             messages,
-            list_models,
-            healthz,
-            readyz,
-            metrics,
-            *admin_routes.ROUTES,
-            *key_routes.ROUTES,
-            *console_routes.ROUTES,
-            *report_routes.ROUTES,
-            *router_routes.ROUTES,
+            Router(
+                path="/",
+                route_handlers=[
+                    list_models,
+                    healthz,
+                    readyz,
+                    metrics,
+                    *admin_routes.ROUTES,
+                    *key_routes.ROUTES,
+                    *console_routes.ROUTES,
+                    *report_routes.ROUTES,
+                    *router_routes.ROUTES,
+                ],
+                middleware=[request_id_middleware],
+            ),
         ],
         lifespan=[lifespan],
         exception_handlers={Exception: handle_exception},

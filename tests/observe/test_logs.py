@@ -93,3 +93,12 @@ def test_access_log_line_per_proxied_request(
     assert lines[bad.headers["x-request-id"]].status == 401  # type: ignore[attr-defined]
     assert Settings.from_env({"GATEWAY_ACCESS_LOG": "1"}).access_log is True
     assert Settings.from_env({}).access_log is False
+
+
+def test_every_route_answers_with_a_request_id(gateway: GatewayServer, org: BootstrapResult) -> None:
+    ok = httpx.get(gateway.url + "/v1/keys", headers={"authorization": f"Bearer {org.api_key}"})
+    refused = httpx.get(gateway.url + "/v1/keys")
+    unknown = httpx.get(gateway.url + "/v1/nothing-here")
+    ids = [r.headers.get("x-request-id") for r in (ok, refused, unknown)]
+    assert [ok.status_code, refused.status_code, unknown.status_code] == [200, 401, 404]
+    assert all(ids) and len(set(ids)) == 3
