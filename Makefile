@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install clean browser
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,7 +17,18 @@ run: $(STAMP)
 	$(BIN)/gateway migrate
 	$(BIN)/gateway serve
 
-test: $(STAMP)
+# The console's browser tests drive Debian's Chromium (never a browser download). Installed
+# only when missing and only as root; elsewhere the tests skip and say why.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	      || echo "chromium could not be installed; the console browser tests will skip"; \
+	  else echo "chromium missing and not root: the console browser tests will skip"; fi; \
+	fi
+
+test: $(STAMP) browser
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
@@ -30,6 +41,7 @@ REPORT_ROWS ?= 10000000
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.run
 	$(BIN)/python -m tests.perf.reports_bench --rows $(REPORT_ROWS) --runs 20
+	$(BIN)/python -m tests.perf.tracing_bench
 
 clean:
 	rm -rf $(VENV) .gateway build *.egg-info

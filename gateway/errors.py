@@ -88,7 +88,7 @@ class NotFound(GatewayError):
 
 
 class Conflict(GatewayError):
-    """The resource is not in a state that allows the change (e.g. voting twice on a battle)."""
+    """The change contradicts the current state (voting twice on a battle, another organization's e-mail)."""
 
     status = 409
     openai_type = "invalid_request_error"

@@ -18,6 +18,7 @@ from gateway.auth.resolver import PrincipalResolver
 from gateway.catalog import Catalog
 from gateway.config import GatewayConfig
 from gateway.metrics import Metrics
+from gateway.observe.tracing import NoTracing, Tracing
 from gateway.pipeline.admission import Admission
 from gateway.pipeline.attempt import Attempt
 from gateway.pipeline.conversations import ConversationGate
@@ -59,6 +60,8 @@ class Services:
     # Long-running tasks other collaborators start (e.g. the alert mailer); the lifespan
     # cancels them at shutdown.
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # Spans for the pipeline; NoTracing (nothing at all) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    tracing: Tracing = field(default_factory=NoTracing)
 
 
 _PROVIDER_CLASSES: dict[str, type[OpenAIProvider] | type[AnthropicProvider]] = {

@@ -62,6 +62,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # On SIGTERM: seconds the server keeps finishing requests in flight before it stops
     # (the write queue flushes after); orchestrators' grace periods must be longer.
     shutdown_drain_s: int = 30
+    log_format: str = "text"  # text | json (GATEWAY_LOG_FORMAT)
+    # OpenTelemetry: traces are exported over OTLP/HTTP only when the endpoint is set.
+    otel_endpoint: str | None = None
+    otel_service_name: str = "llm-gateway"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -92,6 +96,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         simulator = (opt("GATEWAY_SIMULATOR") or "auto").lower()
         if simulator not in ("auto", "on", "off"):
             raise SettingsError(f"GATEWAY_SIMULATOR must be auto, on or off, got {simulator!r}")
+        log_format = (opt("GATEWAY_LOG_FORMAT") or "text").lower()
+        if log_format not in ("text", "json"):
+            raise SettingsError(f"GATEWAY_LOG_FORMAT must be text or json, got {log_format!r}")
         return cls(
             database_url=opt("DATABASE_URL"),
             host=opt("GATEWAY_HOST") or "127.0.0.1",
@@ -122,6 +129,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             client_header_timeout_s=num("GATEWAY_CLIENT_HEADER_TIMEOUT_S", 60.0),
             client_body_timeout_s=num("GATEWAY_CLIENT_BODY_TIMEOUT_S", 60.0),
             shutdown_drain_s=int(num("GATEWAY_SHUTDOWN_DRAIN_S", 30)),
+            log_format=log_format,
+            otel_endpoint=opt("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            otel_service_name=opt("OTEL_SERVICE_NAME") or "llm-gateway",
         )
 
     def __post_init__(self) -> None:

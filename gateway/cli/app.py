@@ -18,6 +18,7 @@ from gateway import accounts
 from gateway.db.embedded import resolve_database_url
 from gateway.db.migrate import MigrationError, migrate
 from gateway.model_tier import MODEL_TIERS
+from gateway.observe.logs import configure_logging
 from gateway.settings import Settings, SettingsError, export_database_url
 from pricing.money import MoneyError, parse_usd
 
@@ -71,6 +72,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # httptools with the header/body read limits (gateway.http.protocol).
         http=guarded_protocol(settings),
         access_log=False,
+        # uvicorn's loggers propagate to the root handler configure_logging installed, so
+        # its lines come out in the same format (JSON too) instead of uvicorn's own.
+        log_config=None,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=settings.shutdown_drain_s,
     )
@@ -199,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     args = build_parser().parse_args(argv)
     func: Any = args.func
     try:

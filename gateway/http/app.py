@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.openapi import OpenAPIConfig
 from psycopg_pool import AsyncConnectionPool
 
@@ -16,7 +16,15 @@ from gateway.auth.jwt import JWTVerifier
 from gateway.auth.resolver import PrincipalResolver
 from gateway.catalog import Catalog
 from gateway.config import load_config
-from gateway.http import admin_routes, arena_routes, report_routes, router_routes
+from gateway.http import (
+    admin_routes,
+    arena_routes,
+    console_routes,
+    key_routes,
+    openapi_docs,
+    report_routes,
+    router_routes,
+)
 from gateway.http.errors import handle_exception
 from gateway.http.models_route import list_models
 from gateway.http.ops import healthz, metrics, readyz
@@ -24,6 +32,9 @@ from gateway.http.proxy_routes import chat_completions, messages
 from gateway.http.second_opinion_route import second_opinion
 from gateway.metrics import Metrics
 from gateway.notify import listen
+from gateway.observe.attempt_span import traced_attempt
+from gateway.observe.request_id import request_id_middleware
+from gateway.observe.tracing import build_tracing
 from gateway.pipeline.admission import build_admission
 from gateway.pipeline.attempt import ProviderAttempt
 from gateway.pipeline.conversations import ConversationGate
@@ -40,6 +51,9 @@ from gateway.store.queue import WriteQueue
 # (settings, pool, queue, prices, background tasks) -> the budget guard; see build_budget_guard.
 BudgetFactory = Callable[..., BudgetGuard]
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
 log = logging.getLogger(__name__)
 
 
@@ -51,6 +65,7 @@ async def open_services(
     providers: dict[str, Provider] | None = None,
     budget_factory: BudgetFactory | None = None,
     strategies: dict[str, Strategy] | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> AsyncIterator[Services]:
     """Every long-lived resource, built once, running until the block exits.
 
@@ -91,6 +106,7 @@ async def open_services(
         flush_interval_s=settings.write_flush_interval_s,
     )
     prices = build_prices(catalog, config)
+    tracing = build_tracing(settings, span_exporter)
     background: list[asyncio.Task[None]] = []
     budget = (budget_factory or build_budget_guard)(settings, pool, queue, prices, background)
     services = Services(
@@ -107,12 +123,13 @@ async def open_services(
         router_store=RouterConfigStore(pool),
         budget=budget,
         admission=build_admission(budget),
-        attempt=ProviderAttempt(m),
+        attempt=traced_attempt(ProviderAttempt(m), tracing),
         strategies=strategies if strategies is not None else {"single": SingleStrategy()},
         conversations=ConversationGate(pool),
         database_url=url,
         loop=asyncio.get_running_loop(),
         background=background,
+        tracing=tracing,
     )
 
     def on_notify(payload: str) -> None:
@@ -133,6 +150,7 @@ async def open_services(
         await queue.drain()
         await client.close()
         await pool.close()
+        tracing.shutdown()
 
 
 def create_app(
@@ -140,37 +158,58 @@ def create_app(
     *,
     upstream: UpstreamClient | None = None,
     providers: dict[str, Provider] | None = None,
+    span_exporter: SpanExporter | None = None,
     budget_factory: BudgetFactory | None = None,
 ) -> Litestar:
-    """Build the app. ``upstream``/``providers`` replace the network seam in tests."""
+    """Build the app. ``upstream``/``providers`` replace the network seam in tests.
+
+    ``span_exporter`` turns tracing on with that exporter (tests use an in-memory one);
+    otherwise tracing follows ``settings.otel_endpoint``.
+    """
     if not settings.database_url:
         raise ValueError("create_app needs settings.database_url (the CLI resolves the embedded server)")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_services(
-            settings, upstream=upstream, providers=providers, budget_factory=budget_factory
+            settings,
+            upstream=upstream,
+            providers=providers,
+            budget_factory=budget_factory,
+            span_exporter=span_exporter,
         ) as services:
             app.state.services = services
             yield
 
     return Litestar(
         route_handlers=[
+            # The proxy doors make their request id in the pipeline; every other route gets
+            # one from the middleware of this router (so the doors pay nothing for it).
             chat_completions,
             messages,
             second_opinion,
-            list_models,
-            healthz,
-            readyz,
-            metrics,
-            *admin_routes.ROUTES,
-            *report_routes.ROUTES,
-            *router_routes.ROUTES,
-            *arena_routes.ROUTES,
+            Router(
+                path="/",
+                route_handlers=[
+                    list_models,
+                    healthz,
+                    readyz,
+                    metrics,
+                    *admin_routes.ROUTES,
+                    *key_routes.ROUTES,
+                    *console_routes.ROUTES,
+                    *report_routes.ROUTES,
+                    *router_routes.ROUTES,
+                    *arena_routes.ROUTES,
+                ],
+                middleware=[request_id_middleware],
+            ),
         ],
         lifespan=[lifespan],
         exception_handlers={Exception: handle_exception},
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(title="LLM Gateway", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="LLM Gateway", version="0.1.0", path="/schema", render_plugins=openapi_docs.render_plugins()
+        ),
         logging_config=None,
     )

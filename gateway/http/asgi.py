@@ -9,5 +9,9 @@ from gateway.settings import Settings
 
 def app_from_env() -> Litestar:
     from gateway.http.app import create_app
+    from gateway.observe.logs import configure_logging
 
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    # Worker processes start afresh: give them the same log format as the parent.
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -8,6 +8,7 @@ Anything that is not a ``GatewayError`` is logged with its traceback and answere
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import msgspec
@@ -73,5 +74,7 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     gw = as_gateway_error(exc)
     if type(gw) is GatewayError:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    rid = request.scope.get("state", {}).get("request_id")
-    return error_response(request.url.path, gw, {"x-request-id": rid} if rid else None)
+    # Routes behind the request-id middleware put their id in the scope; a path no route
+    # matched never reached it, so its error gets a fresh one.
+    rid = request.scope.get("state", {}).get("request_id") or str(uuid.uuid4())
+    return error_response(request.url.path, gw, {"x-request-id": rid})

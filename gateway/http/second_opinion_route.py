@@ -41,6 +41,10 @@ class _ReviewDoor:
     def started(self) -> bool:
         return self._inner.started
 
+    @property
+    def status(self) -> int | None:
+        return self._inner.status
+
     async def read_body(self, limit: int) -> bytes:
         return self._body
 

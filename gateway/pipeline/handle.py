@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING
 from gateway.config import ModelEntry
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.http.errors import as_gateway_error
+from gateway.observe.logs import request_id as log_request_id
 from gateway.pipeline.codecs import Codec, ParsedRequest
 from gateway.pipeline.context import REQUEST_TYPES, ModelCall, RequestContext
 from gateway.pipeline.door import ClientGone, Door, unless_gone
-from gateway.pipeline.resolve import authenticate, resolve_model, system_prefix
+from gateway.pipeline.resolve import Resolved, authenticate, resolve_model, system_prefix
 from gateway.pipeline.route import route_for
 from gateway.pipeline.settlement import Settlement
 from gateway.pipeline.strategy import Exchange, Strategy
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from gateway.services import Services
 
 log = logging.getLogger(__name__)
-access = logging.getLogger("gateway.access")
+access_log = logging.getLogger("gateway.access")
 
 
 def request_type(value: str | None) -> str:
@@ -52,6 +53,21 @@ def request_type(value: str | None) -> str:
             param="X-Request-Type",
         )
     return kind
+
+
+def _request_attributes(ctx: RequestContext, resolved: Resolved) -> dict[str, str | int | float | bool]:
+    """The request span's GenAI attributes, once the model is known (only built when tracing)."""
+    attrs: dict[str, str | int | float | bool] = {
+        "gen_ai.request.model": ctx.parsed.model,
+        "gen_ai.response.model": resolved.entry.id,
+        "gen_ai.provider.name": resolved.entry.provider,
+        "gateway.tier": resolved.model_tier,
+        "gateway.organization_id": ctx.principal.organization_id,
+    }
+    d = ctx.decision
+    if d is not None:
+        attrs.update({"gateway.auto.complexity": d.complexity, "gateway.auto.score": d.score})
+    return attrs
 
 
 def forwarded(headers: Mapping[str, str], names: frozenset[str]) -> dict[str, str] | None:
@@ -85,36 +101,60 @@ async def handle(services: Services, codec: Codec, door: Door) -> None:
     started = time.perf_counter()
     request_id = str(uuid.uuid4())
     opened: list[Settlement] = []
+    # Every log line and span of this request carries its id (contexts pass to child tasks).
+    rid_token = log_request_id.set(request_id)
+    tracing = services.tracing
     try:
-        await _run(services, codec, door, request_id, started, opened)
-    except ClientGone:
-        pass
-    except Exception as exc:
-        # Safe: every exception ends here as the client's error (unknown ones logged with
-        # their traceback and answered with a 500 that reveals nothing internal).
-        gw = as_gateway_error(exc)
-        if type(gw) is GatewayError:
-            log.exception("unhandled error on %s (request %s)", codec.endpoint, request_id)
-        if not (opened and opened[0].calls):
-            # No model call was admitted: count the refusal here (settlement counts calls).
-            services.metrics.child(services.metrics.requests, codec.endpoint, "-", "-", str(gw.status)).inc()
-        await _send_error(codec, door, gw, request_id)
-    if services.settings.access_log:
-        _access_line(codec, door, request_id, started, opened)
+        with tracing.span(
+            f"gateway {codec.endpoint}",
+            {"gateway.request_id": request_id, "gateway.endpoint": codec.endpoint, "gen_ai.operation.name": "chat"},
+        ):
+            try:
+                await _run(services, codec, door, request_id, started, opened)
+            except ClientGone:
+                tracing.annotate({"gateway.status": "cancelled"})
+            except Exception as exc:
+                # Safe: every exception ends here as the client's error (unknown ones logged with
+                # their traceback and answered with a 500 that reveals nothing internal).
+                gw = as_gateway_error(exc)
+                if type(gw) is GatewayError:
+                    log.exception("unhandled error on %s (request %s)", codec.endpoint, request_id)
+                if not (opened and opened[0].calls):
+                    # No model call was admitted: count the refusal here (settlement counts calls).
+                    services.metrics.child(services.metrics.requests, codec.endpoint, "-", "-", str(gw.status)).inc()
+                tracing.annotate({"error.type": gw.code, "http.response.status_code": gw.status})
+                await _send_error(codec, door, gw, request_id)
+    finally:
+        if services.settings.access_log:
+            _access_line(codec, door, request_id, started, opened)
+        log_request_id.reset(rid_token)
 
 
 def _access_line(codec: Codec, door: Door, request_id: str, started: float, opened: list[Settlement]) -> None:
     calls = opened[0].calls if opened else []
     status = door.status if door.status is not None else 499  # none sent: the client left first
-    access.info(
+    model = calls[0].entry.id if calls else "-"
+    rtype = opened[0].request_type if opened else "-"
+    latency_ms = int((time.perf_counter() - started) * 1000)
+    access_log.info(
         "%s status=%s model=%s request_id=%s request_type=%s calls=%d latency_ms=%d",
         codec.endpoint,
         status,
-        calls[0].entry.id if calls else "-",
+        model,
         request_id,
-        opened[0].request_type if opened else "-",
+        rtype,
         len(calls),
-        int((time.perf_counter() - started) * 1000),
+        latency_ms,
+        # The same fields as structured attributes, for GATEWAY_LOG_FORMAT=json.
+        extra={
+            "endpoint": codec.endpoint,
+            "status": status,
+            "model": model,
+            "request_id": request_id,
+            "request_type": rtype,
+            "calls": len(calls),
+            "duration_ms": latency_ms,
+        },
     )
 
 
@@ -145,6 +185,8 @@ async def _run(
         conversation_turn=max(1, sum(1 for role, _ in parsed.turns if role == "user")),
     )
     resolved = await resolve_model(services, ctx)
+    if services.tracing.enabled:
+        services.tracing.annotate(_request_attributes(ctx, resolved))
     route = route_for(codec, resolved.provider.dialect)
     max_out = output_bound(parsed, resolved.entry)
     upstream_body = route.upstream_body(parsed, resolved.entry.upstream, system_prefix(principal))
@@ -163,7 +205,8 @@ async def _run(
     opened.append(settlement)
     async with settlement:
         # A refusal here releases what earlier steps took; no usage row for a refused call.
-        call.holds = await services.admission.admit(call.policy_request(ctx))
+        with services.tracing.span("gateway admission", {"gateway.tier": call.model_tier}):
+            call.holds = await services.admission.admit(call.policy_request(ctx))
         settlement.track(call)
         if ctx.conversation_header is not None and ctx.conversation_id is None:
             ctx.conversation_id = await services.conversations.create(

@@ -117,6 +117,35 @@ class Settlement:
         if call.settled:
             return 0
         call.settled = True
+        services = self.services
+        with services.tracing.span("gateway settlement", {"gateway.status": status}) as span:
+            cost, measured = self._settle(call, status, usage, usage_final, reply_text, thinking, http_status)
+            if services.tracing.enabled:
+                span.set_attributes(
+                    {
+                        "gen_ai.response.model": call.entry.id,
+                        "gateway.tier": call.model_tier,
+                        "gateway.cost_usd": cost / 100_000,
+                        "gateway.cost_millicents": cost,
+                        "gen_ai.usage.input_tokens": measured.input_tokens
+                        + measured.cache_write_tokens
+                        + measured.cache_read_tokens,
+                        "gen_ai.usage.output_tokens": measured.output_tokens,
+                        "gateway.usage_estimated": measured.estimated,
+                    }
+                )
+        return cost
+
+    def _settle(
+        self,
+        call: ModelCall,
+        status: str,
+        usage: dict[str, Any] | None,
+        usage_final: bool,
+        reply_text: str,
+        thinking: str,
+        http_status: int,
+    ) -> tuple[int, Usage]:
         ctx, services = self._ctx, self.services
         measured, cost = Usage(), 0
         try:
@@ -128,7 +157,7 @@ class Settlement:
             # Whatever happened above, the holds go back (a failed record must not leak a hold).
             input_tokens = measured.input_tokens + measured.cache_write_tokens + measured.cache_read_tokens
             release_all(call.holds, CallOutcome(status, cost, input_tokens, measured.output_tokens))
-        return cost
+        return cost, measured
 
     def _record(
         self,
