@@ -24,22 +24,20 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from psycopg_pool import PoolTimeout
 
 from gateway.errors import GatewayError, InvalidRequest, NotFound, PayloadTooLarge, ServiceUnavailable
+from gateway.pipeline.codecs import ANTHROPIC_MESSAGES, OPENAI_CHAT, Codec
 
 log = logging.getLogger(__name__)
 _enc = msgspec.json.Encoder()
 
 
-def dialect_for_path(path: str) -> str:
-    return "anthropic" if path.startswith("/v1/messages") else "openai"
+def codec_for_path(path: str) -> Codec:
+    """The dialect an endpoint's errors speak: Anthropic's on /v1/messages, OpenAI's elsewhere."""
+    return ANTHROPIC_MESSAGES if path.startswith("/v1/messages") else OPENAI_CHAT
 
 
 def error_body(path: str, exc: GatewayError) -> bytes:
-    """The error as the endpoint's dialect shapes it (Anthropic on /v1/messages, else OpenAI)."""
-    if dialect_for_path(path) == "anthropic":
-        body: dict[str, Any] = {"type": "error", "error": {"type": exc.anthropic_type, "message": exc.message}}
-    else:
-        body = {"error": {"message": exc.message, "type": exc.openai_type, "param": exc.param, "code": exc.code}}
-    return _enc.encode(body)
+    """The error as the endpoint's dialect shapes it (the codecs own the shapes)."""
+    return codec_for_path(path).error_body(exc)
 
 
 def error_response(path: str, exc: GatewayError, headers: dict[str, str] | None = None) -> Response[bytes]:
