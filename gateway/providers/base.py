@@ -12,6 +12,9 @@ class Provider(Protocol):
     name: str
     dialect: Dialect
 
-    async def send(self, body: bytes) -> UpstreamResponse:
-        """POST ``body`` (already in this provider's dialect) and return the raw response."""
+    async def send(self, body: bytes, *, first_byte_timeout_s: float | None = None) -> UpstreamResponse:
+        """POST ``body`` (already in this provider's dialect) and return the raw response.
+
+        ``first_byte_timeout_s`` bounds the wait for the response headers.
+        """
         ...

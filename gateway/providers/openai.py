@@ -17,5 +17,5 @@ class OpenAIProvider:
             self._headers["authorization"] = f"Bearer {api_key}"
         self._client = client
 
-    async def send(self, body: bytes) -> UpstreamResponse:
-        return await self._client.post(self._url, self._headers, body)
+    async def send(self, body: bytes, *, first_byte_timeout_s: float | None = None) -> UpstreamResponse:
+        return await self._client.post(self._url, self._headers, body, first_byte_timeout_s=first_byte_timeout_s)

@@ -83,8 +83,11 @@ def _prompt_chars(req: dict[str, Any]) -> int:
 class _SimResponse:
     def __init__(self, status: int, body: bytes | None, stream: AsyncIterator[bytes] | None) -> None:
         self.status = status
+        self.headers: dict[str, str] = {}
         self._body = body
         self._stream = stream
+        self._iter: AsyncIterator[bytes] | None = None
+        self._pending: asyncio.Future[bytes] | None = None
 
     async def read(self) -> bytes:
         if self._body is not None:
@@ -99,6 +102,22 @@ class _SimResponse:
         async for c in self._stream:
             yield c
 
+    async def _next(self) -> bytes:
+        if self._iter is None:
+            self._iter = self.chunks()
+        try:
+            return await anext(self._iter)
+        except StopAsyncIteration:
+            return b""
+
+    async def read_chunk(self) -> bytes:
+        # The generator dies if cancelled mid-sleep, so it runs as a shielded task.
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(self._next())
+        chunk = await asyncio.shield(self._pending)
+        self._pending = None
+        return chunk
+
     async def close(self) -> None:
         return None
 
@@ -112,7 +131,7 @@ class SimulatorProvider:
         self._ttft = ttft_s
         self._interval = token_interval_s
 
-    async def send(self, body: bytes) -> UpstreamResponse:
+    async def send(self, body: bytes, *, first_byte_timeout_s: float | None = None) -> UpstreamResponse:
         req = _dec.decode(body)
         input_tokens = max(1, _prompt_chars(req) // 4)
         limit = int(req.get("max_tokens") or req.get("max_completion_tokens") or 256)

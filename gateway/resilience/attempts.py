@@ -1,0 +1,225 @@
+"""The attempt loop: deployment pick, provider call, retry before the first byte, fallback.
+
+``run_attempts`` tries the primary model's deployments, then each fallback model's, until one
+answers with a 2xx (whose body or stream the caller then relays) or the request's attempt
+count, retry time budget or total deadline is spent. What it needs from the request path is
+one callable, ``send(model, deployment, first_byte_wait_s)``, so it knows nothing of dialects,
+codecs or settlement.
+
+- A retryable failure (connection error, no headers in time, 408/409/429/5xx/529) moves to
+  another deployment of the same model at once; the same deployment is tried again only after
+  an exponential backoff with full jitter, and never before its ``Retry-After``.
+- A refusal (any other 4xx) ends the loop at once: the request itself is wrong.
+- When no attempt is left, the last failure is raised with the provider's ``Retry-After``
+  (or, when every circuit is open, the time until one half-opens).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from gateway.config import ModelEntry
+from gateway.dialects import upstream_error_message
+from gateway.errors import (
+    GatewayError,
+    InvalidRequest,
+    PayloadTooLarge,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from gateway.providers.upstream import UpstreamResponse
+from gateway.resilience.deadlines import Deadline
+from gateway.resilience.deployments import Deployment, earliest_ready, pick
+from gateway.resilience.retry import backoff_s, counts_as_failure, is_retryable, retry_after_s
+
+Send = Callable[[ModelEntry, Deployment, float], Awaitable[UpstreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    budget_s: float = 30.0
+    backoff_base_s: float = 0.25
+    backoff_max_s: float = 4.0
+    # The longest Retry-After waited for inside one request; longer ones go to the client.
+    max_wait_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class FailedAttempt:
+    """One attempt that did not serve, for metrics, logs and (when it returned tokens) billing."""
+
+    model: ModelEntry
+    deployment: str
+    error: GatewayError
+    status: int | None  # the provider's HTTP status; None for a transport failure
+    # Provider usage the failed attempt reported, if any (a billable failure).
+    usage: dict[str, object] | None = None
+
+
+@dataclass(slots=True)
+class Served:
+    """The attempt that answered 2xx: the caller relays ``response`` and then calls ``finish``."""
+
+    response: UpstreamResponse
+    model: ModelEntry
+    deployment: Deployment
+    attempts: int
+    failures: list[FailedAttempt] = field(default_factory=list)
+    fell_back_from: str | None = None  # the primary model id when a fallback served
+
+    def finish(self, now: float, *, ok: bool | None) -> None:
+        """The relay ended: ``ok`` is the circuit's verdict (None: no verdict, e.g. client left)."""
+        self.deployment.end(now, ok=ok)
+
+
+def upstream_failure(provider: str, status: int, body: bytes) -> GatewayError:
+    """An upstream error status as the gateway's own error, with the provider's words."""
+    said = upstream_error_message(body)
+    if status in (400, 422):
+        return InvalidRequest(f"the provider refused the request: {said}", code="upstream_invalid_request")
+    if status == 413:
+        return PayloadTooLarge(f"the provider says the request is too large: {said}")
+    if status == 429:
+        return RateLimited(f"the provider is rate limiting: {said}", code="upstream_rate_limited")
+    if status in (401, 403):
+        return UpstreamError(
+            f"the provider '{provider}' refused the gateway's credentials ({status}): {said}",
+            code="upstream_auth",
+        )
+    if status in (503, 529):
+        return UpstreamUnavailable(f"the provider '{provider}' is overloaded or unavailable: {said}")
+    if status in (408, 504):
+        return UpstreamTimeout(f"the provider '{provider}' timed out: {said}")
+    return UpstreamError(f"the provider '{provider}' failed ({status}): {said}")
+
+
+async def run_attempts(
+    candidates: Sequence[ModelEntry],
+    deployments: Mapping[str, Sequence[Deployment]],
+    send: Send,
+    *,
+    policy: RetryPolicy,
+    deadline: Deadline,
+    first_byte_s: float,
+    stream: bool,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    rng: random.Random | None = None,
+    on_failure: Callable[[FailedAttempt], None] | None = None,
+) -> Served:
+    """Try ``candidates`` (primary first) until one answers 2xx; raise the last failure if none does."""
+    started = clock()
+    attempts = 0
+    failures: list[FailedAttempt] = []
+    last: GatewayError | None = None
+    hint: float | None = None  # the last Retry-After the providers gave
+    blocked_until: float | None = None  # when the first held-back deployment frees up
+
+    def out_of_time(now: float, extra: float = 0.0) -> bool:
+        return now + extra - started > policy.budget_s or deadline.remaining(now) <= extra
+
+    for entry in candidates:
+        pool = deployments.get(entry.id, ())
+        tried: dict[str, int] = {}
+        while attempts < policy.max_attempts:
+            now = clock()
+            if attempts and out_of_time(now):
+                break
+            dep = pick(pool, now, exclude=tried) or pick(pool, now)
+            if dep is None:
+                ready = earliest_ready(pool, now)
+                if ready is not None and ready - now <= policy.max_wait_s and not out_of_time(now, ready - now):
+                    await sleep(ready - now)
+                    continue
+                if ready is not None:
+                    blocked_until = ready if blocked_until is None else min(blocked_until, ready)
+                else:
+                    soonest = _soonest_half_open(pool, now)
+                    if soonest is not None:
+                        blocked_until = soonest if blocked_until is None else min(blocked_until, soonest)
+                break
+            again = tried.get(dep.name, 0)
+            if again:
+                # The same deployment once more: back off (full jitter) so a struggling one recovers.
+                pause = backoff_s(again - 1, policy.backoff_base_s, policy.backoff_max_s, rng)
+                if out_of_time(now, pause):
+                    break
+                await sleep(pause)
+                now = clock()
+                if not dep.ready(now):
+                    continue
+            if not dep.begin(now):
+                tried[dep.name] = again + 1
+                continue
+            attempts += 1
+            tried[dep.name] = again + 1
+            wait_s = deadline.first_byte_wait(now, first_byte_s, stream=stream)
+            failure, status, resp = await _one(entry, dep, send, wait_s, clock)
+            if resp is not None:
+                return Served(
+                    resp, entry, dep, attempts, failures, None if entry is candidates[0] else candidates[0].id
+                )
+            assert failure is not None
+            record = FailedAttempt(entry, dep.name, failure, status)
+            failures.append(record)
+            if on_failure is not None:
+                on_failure(record)
+            last = failure
+            if failure.retry_after_s is not None:
+                hint = failure.retry_after_s
+            if status is not None and not is_retryable(status):
+                raise failure
+        if attempts >= policy.max_attempts or (attempts and out_of_time(clock())):
+            break
+    if last is None:
+        wait = (blocked_until - clock()) if blocked_until is not None else None
+        names = ", ".join(c.id for c in candidates)
+        err = UpstreamUnavailable(
+            f"no deployment of {names} can take a request now (circuits open or cooling down); retry shortly",
+            code="no_deployment_available",
+        )
+        err.retry_after_s = max(1.0, wait) if wait is not None else 1.0
+        raise err
+    if hint is not None and last.retry_after_s is None and last.status in (429, 503):
+        last.retry_after_s = hint
+    raise last
+
+
+def _soonest_half_open(pool: Sequence[Deployment], now: float) -> float | None:
+    times = [d.circuit.opens_again_at() for d in pool if not d.circuit.available(now)]
+    found = [t for t in times if t is not None]
+    return min(found) if found else None
+
+
+async def _one(
+    entry: ModelEntry, dep: Deployment, send: Send, wait_s: float, clock: Callable[[], float]
+) -> tuple[GatewayError | None, int | None, UpstreamResponse | None]:
+    """One attempt: the 2xx response, or the failure (with the provider's status, if any)."""
+    try:
+        resp = await send(entry, dep, wait_s)
+    except UpstreamError as exc:
+        dep.end(clock(), ok=False)
+        return exc, None, None
+    except BaseException:
+        dep.end(clock(), ok=None)
+        raise
+    if resp.status < 400:
+        return None, None, resp
+    try:
+        body = await resp.read()
+    except UpstreamError:
+        body = b""
+    now = clock()
+    failure = upstream_failure(dep.name, resp.status, body)
+    seconds = retry_after_s(resp.headers)
+    if seconds is not None:
+        dep.cool_down(now, seconds)
+        failure.retry_after_s = seconds
+    dep.end(now, ok=not counts_as_failure(resp.status))
+    return failure, resp.status, None
