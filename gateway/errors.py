@@ -30,6 +30,8 @@ class GatewayError(Exception):
     default_code = "internal_error"
     # Seconds a client should wait before retrying; sent as ``Retry-After`` (429 and 503).
     retry_after_s: float | None = None
+    # Headers the error response carries besides the defaults (e.g. X-Gateway-Attempts).
+    extra_headers: dict[str, str] | None = None
 
     def __init__(self, message: str, *, code: str | None = None, param: str | None = None) -> None:
         super().__init__(message)

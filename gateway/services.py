@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from gateway.auth.jwt import JWTVerifier
 from gateway.auth.resolver import PrincipalResolver
 from gateway.catalog import Catalog
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, ProviderEntry
 from gateway.metrics import Metrics
 from gateway.policy.budget import BudgetGuard
 from gateway.providers.anthropic import AnthropicProvider
@@ -25,6 +25,9 @@ from gateway.providers.openai import OpenAIProvider
 from gateway.providers.simulator import SimulatorProvider
 from gateway.providers.upstream import UpstreamClient
 from gateway.proxy.conversations import ConversationGate
+from gateway.resilience.attempts import RetryPolicy
+from gateway.resilience.circuit import CircuitPolicy
+from gateway.resilience.deployments import Deployment
 from gateway.routing.store import RouterConfigStore
 from gateway.settings import Settings
 from gateway.store.queue import WriteQueue
@@ -53,6 +56,9 @@ class Services:
     # Long-running tasks other collaborators start (e.g. the alert mailer); the lifespan
     # cancels them at shutdown.
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # Resilience: each catalog model's deployments (per-process circuit state) and the retry policy.
+    deployments: dict[str, list[Deployment]] = field(default_factory=dict)
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamClient) -> dict[str, Provider]:
@@ -80,6 +86,36 @@ def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamC
         else:
             providers[name] = AnthropicProvider(name, entry.base_url, entry.api_key, client)
     return providers
+
+
+def provider_specs(settings: Settings, config: GatewayConfig) -> dict[str, ProviderEntry]:
+    """How each network provider is reached, so a deployment can inherit what it does not set."""
+    specs = {
+        "anthropic": ProviderEntry("anthropic", settings.anthropic_base_url, settings.anthropic_api_key),
+        "openai": ProviderEntry("openai", settings.openai_base_url, settings.openai_api_key),
+    }
+    specs.update(config.providers)
+    return specs
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.retry_max_attempts,
+        budget_s=settings.retry_budget_s,
+        backoff_base_s=settings.retry_backoff_base_s,
+        backoff_max_s=settings.retry_backoff_max_s,
+        max_wait_s=settings.retry_max_wait_s,
+    )
+
+
+def circuit_policy(settings: Settings) -> CircuitPolicy:
+    return CircuitPolicy(
+        failures=settings.circuit_failures,
+        failure_rate=settings.circuit_failure_rate,
+        window_s=settings.circuit_window_s,
+        min_requests=settings.circuit_min_requests,
+        cooldown_s=settings.circuit_cooldown_s,
+    )
 
 
 def build_prices(catalog: Catalog, config: GatewayConfig) -> dict[str, ModelPrice | None]:

@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from gateway.auth.jwt import JWTVerifier
 from gateway.auth.resolver import PrincipalResolver
 from gateway.catalog import Catalog
-from gateway.config import load_config
+from gateway.config import ConfigError, load_config
 from gateway.http import admin_routes, report_routes, router_routes
 from gateway.http.errors import handle_exception
 from gateway.http.models_route import list_models
@@ -28,8 +28,10 @@ from gateway.policy.budget_guard import build_budget_guard
 from gateway.providers.base import Provider
 from gateway.providers.upstream import AiohttpUpstream, UpstreamClient
 from gateway.proxy.conversations import ConversationGate
+from gateway.resilience.deployments import build_deployments
+from gateway.resilience.fallback import check_configured
 from gateway.routing.store import RouterConfigStore
-from gateway.services import Services, build_prices, build_providers
+from gateway.services import Services, build_prices, build_providers, circuit_policy, provider_specs, retry_policy
 from gateway.settings import Settings
 from gateway.store.queue import WriteQueue
 
@@ -67,7 +69,9 @@ def create_app(
             upstream
             if upstream is not None
             else AiohttpUpstream(
-                timeout_s=settings.upstream_timeout_s, connect_timeout_s=settings.upstream_connect_timeout_s
+                # With resilience on, the stream reader keeps its own idle and total deadlines.
+                timeout_s=None if settings.resilience else settings.upstream_timeout_s,
+                connect_timeout_s=settings.upstream_connect_timeout_s,
             )
         )
         catalog = Catalog.with_overrides(config.models)
@@ -80,12 +84,24 @@ def create_app(
             batch_max=settings.write_batch_max,
             flush_interval_s=settings.write_flush_interval_s,
         )
+        live = providers if providers is not None else build_providers(settings, config, client)
+        deployments = {}
+        if settings.resilience:
+            problems = check_configured(catalog, config.fallbacks)
+            if problems:
+                raise ConfigError("GATEWAY_CONFIG: " + "; ".join(problems))
+            deployments = build_deployments(
+                catalog, live, provider_specs(settings, config), config, client, circuit_policy(settings)
+            )
+            m.watch_deployments(deployments, asyncio.get_running_loop().time)
         services = Services(
             settings=settings,
             config=config,
             pool=pool,
             catalog=catalog,
-            providers=providers if providers is not None else build_providers(settings, config, client),
+            providers=live,
+            deployments=deployments,
+            retry_policy=retry_policy(settings),
             prices=build_prices(catalog, config),
             resolver=PrincipalResolver(pool, settings.principal_cache_ttl_s),
             jwt=JWTVerifier(settings),

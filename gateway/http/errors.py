@@ -23,9 +23,12 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from psycopg_pool import PoolTimeout
 
 from gateway.errors import GatewayError, InvalidRequest, NotFound, PayloadTooLarge, ServiceUnavailable
+from gateway.resilience.retry import retry_after_header
 
 log = logging.getLogger(__name__)
 _enc = msgspec.json.Encoder()
+# Retry-After on 503s before the app's services exist (else GATEWAY_SERVICE_RETRY_AFTER_S).
+_DEFAULT_RETRY_AFTER_S = 2.0
 
 
 def dialect_for_path(path: str) -> str:
@@ -39,6 +42,21 @@ def error_body(path: str, exc: GatewayError) -> bytes:
     else:
         body = {"error": {"message": exc.message, "type": exc.openai_type, "param": exc.param, "code": exc.code}}
     return _enc.encode(body)
+
+
+def error_headers(exc: GatewayError, default_retry_after_s: float) -> dict[str, str]:
+    """Headers an error carries: its own, and ``Retry-After`` on every 429 and 503.
+
+    A provider's hint is passed on; the gateway's own 503s (database away, no deployment
+    available) say how long to wait too, so clients back off instead of hammering.
+    """
+    headers = dict(exc.extra_headers or {})
+    seconds = exc.retry_after_s
+    if seconds is None and exc.status == 503:
+        seconds = default_retry_after_s
+    if seconds is not None and exc.status in (429, 503):
+        headers["retry-after"] = retry_after_header(seconds)
+    return headers
 
 
 def error_response(path: str, exc: GatewayError, headers: dict[str, str] | None = None) -> Response[bytes]:
@@ -74,4 +92,9 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     if type(gw) is GatewayError:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     rid = request.scope.get("state", {}).get("request_id")
-    return error_response(request.url.path, gw, {"x-request-id": rid} if rid else None)
+    services = getattr(request.app.state, "services", None)
+    default = services.settings.service_retry_after_s if services is not None else _DEFAULT_RETRY_AFTER_S
+    headers = error_headers(gw, default)
+    if rid:
+        headers["x-request-id"] = rid
+    return error_response(request.url.path, gw, headers or None)

@@ -21,16 +21,19 @@ from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receiv
 
 from gateway.config import Dialect
 from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge
-from gateway.http.errors import as_gateway_error, error_body
+from gateway.http.errors import as_gateway_error, error_body, error_headers
 from gateway.proxy.admit import admit, authenticate, parse_request
-from gateway.proxy.forward import forward, upstream_body
+from gateway.proxy.forward import forward
+from gateway.resilience.deadlines import total_deadline_s
 from gateway.services import Services
 from gateway.translate.requests import last_user_text
 
 log = logging.getLogger(__name__)
 
 _JSON = [(b"content-type", b"application/json")]
-_READ_HEADERS = frozenset((b"authorization", b"x-api-key", b"content-length", b"x-conversation-id"))
+_READ_HEADERS = frozenset(
+    (b"authorization", b"x-api-key", b"content-length", b"x-conversation-id", b"x-gateway-timeout-ms")
+)
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 
 
@@ -66,10 +69,11 @@ def _start(status: int, fixed: list[tuple[bytes, bytes]], headers: dict[str, str
     }
 
 
-async def _send_error(send: Send, path: str, exc: GatewayError, request_id: str) -> None:
+async def _send_error(send: Send, path: str, exc: GatewayError, request_id: str, services: Services) -> None:
     body = error_body(path, exc)
     length = [(b"content-length", str(len(body)).encode())]
-    await send(_start(exc.status, [*_JSON, *length], {"x-request-id": request_id}))
+    headers = {"x-request-id": request_id, **error_headers(exc, services.settings.service_retry_after_s)}
+    await send(_start(exc.status, [*_JSON, *length], headers))
     await send(_body(body))
 
 
@@ -118,6 +122,9 @@ async def _serve(scope: Scope, receive: Receive, send: Send, dialect: Dialect) -
         body = await _read_body(receive, headers, services.settings.max_body_bytes)
         raw, req = parse_request(dialect, body)
         ctx = await admit(services, principal, dialect, raw, req, request_id=request_id, started=started)
+        timeout = headers.get("x-gateway-timeout-ms")
+        if timeout is not None:
+            ctx.timeout_s = total_deadline_s(services.settings.request_timeout_s, timeout)
         conversation = headers.get("x-conversation-id")
         if conversation is not None:
             ctx.user_text = last_user_text(req)
@@ -125,13 +132,13 @@ async def _serve(scope: Scope, receive: Receive, send: Send, dialect: Dialect) -
                 conversation, principal, ctx.entry.id, ctx.user_text
             )
         await services.budget.admit(ctx)
-        out = await forward(services, ctx, upstream_body(ctx, raw, req))
+        out = await forward(services, ctx, raw, req)
     except Exception as exc:
         gw = as_gateway_error(exc)
         if type(gw) is GatewayError:
             log.exception("unhandled error on %s (request %s)", path, request_id)
         services.metrics.child(services.metrics.requests, endpoint, "-", "-", str(gw.status)).inc()
-        await _send_error(send, path, gw, request_id)
+        await _send_error(send, path, gw, request_id, services)
         return
     if out.stream is not None:
         await _stream(send, receive, out.headers, out.stream)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.auth.principal import Principal
@@ -37,6 +37,14 @@ class RequestContext:
     first_byte_at: float | None = None
     settled: bool = False
     budget_ticket: Any = None
+    # Resilience: the total deadline (seconds from arrival; X-Gateway-Timeout-Ms may lower it),
+    # upstream attempts made, the model a fallback replaced, the deployment that served, and
+    # the failed attempts (``gateway.resilience.attempts.FailedAttempt``).
+    timeout_s: float | None = None
+    attempts: int = 1
+    fell_back_from: str | None = None
+    deployment: str | None = None
+    failed_attempts: list[Any] = field(default_factory=list)
 
     @property
     def translated(self) -> bool:
@@ -48,4 +56,14 @@ class RequestContext:
             headers["x-gateway-tier"] = self.decision.tier
         if self.conversation_id is not None:
             headers["x-conversation-id"] = self.conversation_id
+        headers.update(self.attempt_headers())
+        return headers
+
+    def attempt_headers(self) -> dict[str, str]:
+        """``X-Gateway-Attempts`` / ``X-Gateway-Fallback``, only when a retry or fallback happened."""
+        if self.attempts <= 1 and self.fell_back_from is None:
+            return {}
+        headers = {"x-gateway-attempts": str(self.attempts)}
+        if self.fell_back_from is not None:
+            headers["x-gateway-fallback"] = self.fell_back_from
         return headers

@@ -17,22 +17,20 @@ from typing import Any
 
 import msgspec
 
-from gateway.dialects import upstream_error_message
+from gateway.config import Dialect, ModelEntry
 from gateway.dialects.anthropic_types import MessagesRequest
 from gateway.dialects.openai_types import ChatCompletionRequest
 from gateway.dialects.sse import OPENAI_DONE, SSEEvent, SSEParser, encode_anthropic_event, encode_openai_chunk
-from gateway.errors import (
-    GatewayError,
-    InvalidRequest,
-    PayloadTooLarge,
-    RateLimited,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
+from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
+from gateway.policy.tiers import is_allowed, model_tier
 from gateway.providers.upstream import UpstreamResponse
 from gateway.proxy.context import RequestContext
 from gateway.proxy.settle import settle
+from gateway.resilience.attempts import FailedAttempt, Served, run_attempts, upstream_failure
+from gateway.resilience.deadlines import Deadline
+from gateway.resilience.deployments import Deployment
+from gateway.resilience.fallback import fallback_chain
+from gateway.resilience.keepalive import keepalive_frame, paced
 from gateway.services import Services
 from gateway.translate.requests import anthropic_request_to_openai, openai_request_to_anthropic
 from gateway.translate.responses import (
@@ -72,10 +70,22 @@ def system_prefix(ctx: RequestContext) -> str:
     return "\n\n".join(p.strip() for p in parts if p and p.strip())
 
 
-def upstream_body(ctx: RequestContext, raw: dict[str, Any], req: ChatCompletionRequest | MessagesRequest) -> bytes:
-    """The request in the provider's dialect, with the gateway's system prefix in front."""
-    upstream_model = ctx.entry.upstream
-    if ctx.provider.dialect == ctx.dialect:
+def upstream_body(
+    ctx: RequestContext,
+    raw: dict[str, Any],
+    req: ChatCompletionRequest | MessagesRequest,
+    *,
+    dialect: Dialect | None = None,
+    upstream_model: str | None = None,
+) -> bytes:
+    """The request in the provider's dialect, with the gateway's system prefix in front.
+
+    ``dialect``/``upstream_model`` default to the context's provider and model; the attempt
+    loop passes a deployment's (a fallback may speak the other dialect).
+    """
+    provider_dialect = dialect or ctx.provider.dialect
+    upstream_model = upstream_model or ctx.entry.upstream
+    if provider_dialect == ctx.dialect:
         # Same dialect: pass the client's body through, unknown fields included.
         body = dict(raw)
         body["model"] = upstream_model
@@ -92,35 +102,24 @@ def upstream_body(ctx: RequestContext, raw: dict[str, Any], req: ChatCompletionR
             body["stream_options"] = {"include_usage": True}
     prefix = system_prefix(ctx)
     if prefix:
-        if ctx.provider.dialect == "openai":
+        if provider_dialect == "openai":
             prepend_system_openai(body, prefix)
         else:
             prepend_system_anthropic(body, prefix)
     return _enc.encode(body)
 
 
-def upstream_failure(provider: str, status: int, body: bytes) -> GatewayError:
-    """An upstream error status as the gateway's own error, with the provider's words."""
-    said = upstream_error_message(body)
-    if status in (400, 422):
-        return InvalidRequest(f"the provider refused the request: {said}", code="upstream_invalid_request")
-    if status == 413:
-        return PayloadTooLarge(f"the provider says the request is too large: {said}")
-    if status == 429:
-        return RateLimited(f"the provider is rate limiting: {said}", code="upstream_rate_limited")
-    if status in (401, 403):
-        return UpstreamError(
-            f"the provider '{provider}' refused the gateway's credentials ({status}): {said}",
-            code="upstream_auth",
-        )
-    if status in (503, 529):
-        return UpstreamUnavailable(f"the provider '{provider}' is overloaded or unavailable: {said}")
-    if status == 504:
-        return UpstreamTimeout(f"the provider '{provider}' timed out: {said}")
-    return UpstreamError(f"the provider '{provider}' failed ({status}): {said}")
+async def forward(
+    services: Services, ctx: RequestContext, raw: dict[str, Any], req: ChatCompletionRequest | MessagesRequest
+) -> Forwarded:
+    """Call the provider (with retries and fallbacks unless GATEWAY_RESILIENCE=off) and relay."""
+    if services.settings.resilience and services.deployments:
+        return await forward_resilient(services, ctx, raw, req)
+    return await forward_once(services, ctx, upstream_body(ctx, raw, req))
 
 
-async def forward(services: Services, ctx: RequestContext, body: bytes) -> Forwarded:
+async def forward_once(services: Services, ctx: RequestContext, body: bytes) -> Forwarded:
+    """One attempt at the model's provider, no retry (GATEWAY_RESILIENCE=off)."""
     provider = ctx.provider
     t0 = time.perf_counter()
     try:
@@ -143,16 +142,40 @@ async def forward(services: Services, ctx: RequestContext, body: bytes) -> Forwa
     if not ctx.stream:
         return await _whole(services, ctx, resp, t0)
     ctx.upstream_wait += time.perf_counter() - t0
-    return Forwarded(200, ctx.response_headers(), stream=_relay(services, ctx, resp))
+    return Forwarded(200, ctx.response_headers(), stream=_relay(services, ctx, resp, resp.chunks()))
 
 
-async def _whole(services: Services, ctx: RequestContext, resp: UpstreamResponse, t0: float) -> Forwarded:
+async def _whole(
+    services: Services,
+    ctx: RequestContext,
+    resp: UpstreamResponse,
+    t0: float,
+    served: Served | None = None,
+    deadline_at: float | None = None,
+) -> Forwarded:
     try:
-        data = await resp.read()
+        if deadline_at is None:
+            data = await resp.read()
+        else:
+            try:
+                async with asyncio.timeout_at(deadline_at):
+                    data = await resp.read()
+            except TimeoutError:
+                raise UpstreamTimeout(
+                    "the request reached its total deadline (GATEWAY_REQUEST_TIMEOUT_S or X-Gateway-Timeout-Ms)"
+                ) from None
     except UpstreamError as exc:
         ctx.upstream_wait += time.perf_counter() - t0
+        if served is not None:
+            served.finish(asyncio.get_running_loop().time(), ok=False)
         settle(services, ctx, status="error", upstream_usage=None, http_status=exc.status)
         raise
+    except BaseException:
+        if served is not None:
+            served.finish(asyncio.get_running_loop().time(), ok=None)
+        raise
+    if served is not None:
+        served.finish(asyncio.get_running_loop().time(), ok=True)
     ctx.upstream_wait += time.perf_counter() - t0
     try:
         if ctx.provider.dialect == "openai":
@@ -196,7 +219,15 @@ def _client_error_frame(ctx: RequestContext, exc: GatewayError) -> bytes:
     )
 
 
-async def _relay(services: Services, ctx: RequestContext, resp: UpstreamResponse) -> AsyncIterator[bytes]:
+async def _relay(
+    services: Services,
+    ctx: RequestContext,
+    resp: UpstreamResponse,
+    source: AsyncIterator[bytes],
+    served: Served | None = None,
+    keepalive: bytes | None = None,
+) -> AsyncIterator[bytes]:
+    """Relay ``source`` (the upstream's chunks; ``b""`` marks a keep-alive tick) to the client."""
     parser = SSEParser()
     same = not ctx.translated
     observer: OpenAIStreamObserver | AnthropicStreamObserver | None = None
@@ -226,11 +257,17 @@ async def _relay(services: Services, ctx: RequestContext, resp: UpstreamResponse
                 out.extend(translator.feed(ev))
         return b"".join(out)
 
+    verdict: bool | None = None
     try:
         t = time.perf_counter()
-        async for chunk in resp.chunks():
+        async for chunk in source:
             now = time.perf_counter()
             ctx.upstream_wait += now - t
+            if not chunk:
+                if keepalive is not None:
+                    yield keepalive
+                t = time.perf_counter()
+                continue
             payload = frames(parser.feed(chunk))
             if payload:
                 if ctx.first_byte_at is None:
@@ -244,8 +281,10 @@ async def _relay(services: Services, ctx: RequestContext, resp: UpstreamResponse
             yield tail
         if recorder.error:
             status, http_status = "error", 502
+        verdict = not recorder.error
     except UpstreamError as exc:
         status, http_status = "error", exc.status
+        verdict = False
         services.metrics.upstream_errors.labels(ctx.provider.name, exc.code).inc()
         frame = _client_error_frame(ctx, exc)
         yield frame + (OPENAI_DONE if ctx.dialect == "openai" else b"")
@@ -254,6 +293,8 @@ async def _relay(services: Services, ctx: RequestContext, resp: UpstreamResponse
         raise
     finally:
         await resp.close()
+        if served is not None:
+            served.finish(asyncio.get_running_loop().time(), ok=verdict)
         settle(
             services,
             ctx,
@@ -263,3 +304,87 @@ async def _relay(services: Services, ctx: RequestContext, resp: UpstreamResponse
             thinking=recorder.thinking or None,
             http_status=http_status,
         )
+
+
+async def forward_resilient(
+    services: Services, ctx: RequestContext, raw: dict[str, Any], req: ChatCompletionRequest | MessagesRequest
+) -> Forwarded:
+    """The attempt loop (deployments, retries before the first byte, fallbacks), then the relay."""
+    s = services.settings
+    loop = asyncio.get_running_loop()
+    # The total deadline counts from the request's arrival, not from here.
+    total_s = ctx.timeout_s if ctx.timeout_s is not None else s.request_timeout_s
+    deadline = Deadline(at=loop.time() - (time.perf_counter() - ctx.started) + total_s)
+    principal = ctx.principal
+    chain = fallback_chain(
+        services.catalog,
+        ctx.entry,
+        configured=services.config.fallbacks,
+        use_defaults=s.default_fallbacks,
+        auto_complexity=ctx.entry.complexity if ctx.decision is not None else None,
+        allowed=lambda m: m.id in services.deployments and is_allowed(principal, m),
+        limit=s.fallback_max_models,
+    )
+    bodies: dict[tuple[str, str, str], bytes] = {}
+
+    async def send(entry: ModelEntry, dep: Deployment, wait_s: float) -> UpstreamResponse:
+        key = (entry.id, dep.provider.dialect, dep.upstream)
+        body = bodies.get(key)
+        if body is None:
+            body = bodies[key] = upstream_body(ctx, raw, req, dialect=dep.provider.dialect, upstream_model=dep.upstream)
+        return await dep.provider.send(body, first_byte_timeout_s=wait_s)
+
+    def on_failure(f: FailedAttempt) -> None:
+        ctx.failed_attempts.append(f)
+        kind = f"http_{f.status}" if f.status is not None else f.error.code
+        services.metrics.upstream_errors.labels(f.model.provider, kind).inc()
+        services.metrics.child(services.metrics.attempts, f.deployment, f.model.id, kind).inc()
+
+    t0 = time.perf_counter()
+    try:
+        served = await run_attempts(
+            [ctx.entry, *chain],
+            services.deployments,
+            send,
+            policy=services.retry_policy,
+            deadline=deadline,
+            first_byte_s=s.first_byte_timeout_s,
+            stream=ctx.stream,
+            clock=loop.time,
+            on_failure=on_failure,
+        )
+    except GatewayError as exc:
+        ctx.upstream_wait += time.perf_counter() - t0
+        ctx.attempts = max(1, len(ctx.failed_attempts))
+        if ctx.failed_attempts:
+            ctx.deployment = ctx.failed_attempts[-1].deployment
+        exc.extra_headers = {**(exc.extra_headers or {}), **ctx.attempt_headers()}
+        settle(services, ctx, status="error", upstream_usage=None, http_status=exc.status)
+        raise
+    ctx.upstream_wait += time.perf_counter() - t0
+    _adopt(services, ctx, served)
+    resp = served.response
+    if not ctx.stream:
+        return await _whole(services, ctx, resp, t0, served, deadline.at)
+    source = paced(
+        resp.read_chunk,
+        idle_s=s.stream_idle_timeout_s,
+        keepalive_s=s.keepalive_s,
+        deadline_at=deadline.at,
+    )
+    frames = _relay(services, ctx, resp, source, served, keepalive_frame(ctx.dialect))
+    return Forwarded(200, ctx.response_headers(), stream=frames)
+
+
+def _adopt(services: Services, ctx: RequestContext, served: Served) -> None:
+    """From here on the request is the served model's: its provider, dialect route and price."""
+    m = services.metrics
+    m.child(m.attempts, served.deployment.name, served.model.id, "ok").inc()
+    ctx.attempts = served.attempts
+    ctx.deployment = served.deployment.name
+    if served.model is not ctx.entry:
+        ctx.fell_back_from = served.fell_back_from
+        ctx.entry = served.model
+        ctx.tier = model_tier(ctx.principal, served.model) or served.model.tier
+        m.child(m.fallbacks, served.fell_back_from or "-", served.model.id).inc()
+    ctx.provider = served.deployment.provider

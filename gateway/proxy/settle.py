@@ -7,6 +7,7 @@ disconnect). It does no I/O: records go to the write queue.
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +34,43 @@ def normalize_usage(dialect: str, raw: list[dict[str, Any]] | dict[str, Any] | N
             usage = merge_anthropic(usage, delta)
         return usage
     return usage_from_openai(items[-1])
+
+
+def billable_attempts(services: Services, ctx: RequestContext) -> list[UsageRecord]:
+    """A row (status ``error``) for each failed attempt that reported tokens: the provider bills it.
+
+    Each row has its own request id (derived from the client request's, so a replay writes it
+    once) and names the client request in ``attempt_of``; it holds no budget reservation.
+    """
+    rows: list[UsageRecord] = []
+    for i, f in enumerate(ctx.failed_attempts, start=1):
+        if not f.usage:
+            continue
+        model = f.model
+        usage = normalize_usage(f.dialect, f.usage) or Usage()
+        price = services.prices.get(model.id)
+        rows.append(
+            UsageRecord(
+                request_id=str(uuid.uuid5(uuid.UUID(ctx.request_id), f"attempt-{i}")),
+                organization_id=ctx.principal.organization_id,
+                user_id=ctx.principal.user_id,
+                model=model.id,
+                provider=model.provider,
+                tier=model.tier,
+                created_at=ctx.created_at,
+                conversation_id=ctx.conversation_id,
+                prompt_tokens=usage.input_tokens,
+                completion_tokens=usage.output_tokens,
+                cache_creation_tokens=usage.cache_write_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                cost_millicents=cost_millicents(price, usage) if price is not None else 0,
+                status="error",
+                auto_routed=ctx.decision is not None,
+                deployment=f.deployment,
+                attempt_of=ctx.request_id,
+            )
+        )
+    return rows
 
 
 def settle(
@@ -95,8 +133,11 @@ def settle(
             latency_ms=latency_ms,
             ttft_ms=ttft_ms,
             reserved_millicents=ctx.reserved_millicents,
+            deployment=ctx.deployment,
         )
     )
+    for record in billable_attempts(services, ctx):
+        q.put(record)
     d = ctx.decision
     if d is not None:
         q.put(
@@ -113,12 +154,19 @@ def settle(
                 score=d.score,
                 confidence=d.confidence,
                 reasoning=d.reasoning
-                + (" (fell back to the nearest tier this caller may use)" if ctx.auto_fell_back else ""),
+                + (" (fell back to the nearest tier this caller may use)" if ctx.auto_fell_back else "")
+                + (
+                    f" (model {ctx.fell_back_from} failed; {ctx.entry.id} served after {ctx.attempts} attempts)"
+                    if ctx.fell_back_from
+                    else ""
+                ),
                 query_length=d.query_length,
                 request_succeeded=status == "success",
                 response_tokens=usage.output_tokens,
                 estimated_cost_millicents=cost,
                 config_version=d.config_version,
+                fallback_from=ctx.fell_back_from,
+                attempts=ctx.attempts,
             )
         )
         services.metrics.child(services.metrics.routing, d.tier).inc()

@@ -20,6 +20,9 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
 
 from gateway.config import ModelEntry
 from gateway.dialects import upstream_error_message
@@ -36,6 +39,8 @@ from gateway.providers.upstream import UpstreamResponse
 from gateway.resilience.deadlines import Deadline
 from gateway.resilience.deployments import Deployment, earliest_ready, pick
 from gateway.resilience.retry import backoff_s, counts_as_failure, is_retryable, retry_after_s
+
+_dec = msgspec.json.Decoder()
 
 Send = Callable[[ModelEntry, Deployment, float], Awaitable[UpstreamResponse]]
 
@@ -58,8 +63,9 @@ class FailedAttempt:
     deployment: str
     error: GatewayError
     status: int | None  # the provider's HTTP status; None for a transport failure
+    dialect: str = "openai"  # the deployment's dialect, to read ``usage``
     # Provider usage the failed attempt reported, if any (a billable failure).
-    usage: dict[str, object] | None = None
+    usage: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -166,7 +172,7 @@ async def run_attempts(
                     resp, entry, dep, attempts, failures, None if entry is candidates[0] else candidates[0].id
                 )
             assert failure is not None
-            record = FailedAttempt(entry, dep.name, failure, status)
+            record = FailedAttempt(entry, dep.name, failure, status, dep.provider.dialect, _reported_usage(failure))
             failures.append(record)
             if on_failure is not None:
                 on_failure(record)
@@ -197,6 +203,25 @@ def _soonest_half_open(pool: Sequence[Deployment], now: float) -> float | None:
     return min(found) if found else None
 
 
+def _body_usage(body: bytes) -> dict[str, Any] | None:
+    """The ``usage`` object of an error body, when it has one with any token counted."""
+    if b'"usage"' not in body:
+        return None
+    try:
+        obj = _dec.decode(body)
+    except msgspec.DecodeError:
+        return None
+    usage = obj.get("usage") if isinstance(obj, dict) else None
+    if isinstance(usage, dict) and any(isinstance(v, int) and v > 0 for v in usage.values()):
+        return usage
+    return None
+
+
+def _reported_usage(failure: GatewayError) -> dict[str, Any] | None:
+    usage = getattr(failure, "usage", None)
+    return usage if isinstance(usage, dict) else None
+
+
 async def _one(
     entry: ModelEntry, dep: Deployment, send: Send, wait_s: float, clock: Callable[[], float]
 ) -> tuple[GatewayError | None, int | None, UpstreamResponse | None]:
@@ -217,6 +242,10 @@ async def _one(
         body = b""
     now = clock()
     failure = upstream_failure(dep.name, resp.status, body)
+    # Some error bodies report the tokens spent before the failure; those are billed.
+    reported = _body_usage(body)
+    if reported is not None:
+        failure.usage = reported  # type: ignore[attr-defined]
     seconds = retry_after_s(resp.headers)
     if seconds is not None:
         dep.cool_down(now, seconds)
