@@ -38,9 +38,28 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
             "status": "ready",
             "write_queue": len(services.queue),
             "spooled_files": len(services.queue.spool.files()),
+            "deployments": _deployments(services),
         },
         status_code=200,
     )
+
+
+def _deployments(services: Services) -> list[dict[str, Any]]:
+    """Each deployment's circuit and load (per process). Open circuits do not make the
+    gateway unready: other deployments or fallbacks may still serve, and a replica taken out
+    of rotation would not see the provider recover."""
+    now = asyncio.get_running_loop().time()
+    return [
+        {
+            "model": model,
+            "deployment": d.name,
+            "circuit": d.circuit.state(now).name.lower(),
+            "in_flight": d.in_flight,
+            "cooling_down_s": round(max(0.0, d.not_before - now), 3),
+        }
+        for model, deps in services.deployments.items()
+        for d in deps
+    ]
 
 
 @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)

@@ -9,6 +9,8 @@ codecs or settlement.
 - A retryable failure (connection error, no headers in time, 408/409/429/5xx/529) moves to
   another deployment of the same model at once; the same deployment is tried again only after
   an exponential backoff with full jitter, and never before its ``Retry-After``.
+- A model is exhausted, and the next model of the chain tried, once each of its deployments
+  was tried (a model with one deployment: twice) or none may take a request now.
 - A refusal (any other 4xx) ends the loop at once: the request itself is wrong.
 - When no attempt is left, the last failure is raised with the provider's ``Retry-After``
   (or, when every circuit is open, the time until one half-opens).
@@ -130,12 +132,19 @@ async def run_attempts(
     def out_of_time(now: float, extra: float = 0.0) -> bool:
         return now + extra - started > policy.budget_s or deadline.remaining(now) <= extra
 
-    for entry in candidates:
+    for index, entry in enumerate(candidates):
         pool = deployments.get(entry.id, ())
         tried: dict[str, int] = {}
+        # With a fallback left, a model is exhausted once each deployment was tried (a lone
+        # deployment twice: its transient failure is the common case); without one, the
+        # remaining attempts all go to this model.
+        per_deployment = 2 if len(pool) == 1 else 1
+        has_next = index < len(candidates) - 1
         while attempts < policy.max_attempts:
             now = clock()
             if attempts and out_of_time(now):
+                break
+            if has_next and pool and all(tried.get(d.name, 0) >= per_deployment for d in pool):
                 break
             dep = pick(pool, now, exclude=tried) or pick(pool, now)
             if dep is None:

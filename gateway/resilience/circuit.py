@@ -112,6 +112,11 @@ class CircuitBreaker:
         if self._state is CircuitState.HALF_OPEN:
             self._half_open_busy = False
 
+    def reset(self) -> None:
+        """Forget everything (closed, no history): what a restart does."""
+        self._close()
+        self._half_open_busy = False
+
     def _open(self, now: float) -> None:
         self._state = CircuitState.OPEN
         self._opened_at = now

@@ -75,6 +75,12 @@ class Deployment:
         else:
             self.circuit.record(now, ok=ok)
 
+    def reset(self) -> None:
+        """Forget the per-process state (circuit, cool-down, rate window), as a restart would."""
+        self.circuit.reset()
+        self.not_before = 0.0
+        self._minute[0], self._minute[1] = 0.0, 0.0
+
     def cool_down(self, now: float, seconds: float) -> None:
         """Do not send this deployment anything for ``seconds`` (the provider asked)."""
         self.not_before = max(self.not_before, now + seconds)
