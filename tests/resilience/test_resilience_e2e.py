@@ -121,7 +121,7 @@ def stream_script(provider: str, model: str, **kw: Any) -> Script:
 
 
 class Reply:
-    def __init__(self, status: int, headers: httpx.Headers, text: str) -> None:
+    def __init__(self, status: int, headers: Any, text: str) -> None:
         self.status, self.headers, self.text = status, headers, text
 
 
@@ -133,7 +133,7 @@ def call(
     *,
     stream: bool = False,
     catch: bool = True,
-    **headers: str,
+    headers: dict[str, str] | None = None,
 ) -> Reply:
     """One request through the client's official SDK (no SDK retries); the gateway's outcome."""
     messages: Any = [{"role": "user", "content": "Say hi"}]
@@ -141,22 +141,21 @@ def call(
         if client == "openai":
             oc = openai.OpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0, default_headers=headers)
             raw = oc.chat.completions.with_raw_response.create(model=model, messages=messages, stream=stream)
+            parsed: Any = raw.parse()
             if stream:
-                text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+                text = "".join(c.choices[0].delta.content or "" for c in parsed if c.choices)
             else:
-                text = raw.parse().choices[0].message.content or ""
+                text = parsed.choices[0].message.content or ""
             return Reply(raw.http_response.status_code, raw.headers, text)
         ac = anthropic.Anthropic(base_url=server.url, api_key=key, max_retries=0, default_headers=headers)
         araw = ac.messages.with_raw_response.create(model=model, max_tokens=50, messages=messages, stream=stream)
+        aparsed: Any = araw.parse()
         if stream:
-            parts = []
-            for ev in araw.parse():
-                if ev.type == "content_block_delta" and ev.delta.type == "text_delta":
-                    parts.append(ev.delta.text)
-            text = "".join(parts)
+            text = "".join(
+                ev.delta.text for ev in aparsed if ev.type == "content_block_delta" and ev.delta.type == "text_delta"
+            )
         else:
-            block = araw.parse().content[0]
-            text = block.text if block.type == "text" else ""
+            text = aparsed.content[0].text
         return Reply(araw.http_response.status_code, araw.headers, text)
     except (openai.APIStatusError, anthropic.APIStatusError) as exc:
         if not catch:
@@ -347,9 +346,9 @@ def test_timeout_header_lowers_the_deadline(
 ) -> None:
     a, _ = ab
     a.scripts.append(Script(status=200, body={}, delay_s=3.0))
-    reply = call(server, key, client, "gpt-5.4-mini", **{"X-Gateway-Timeout-Ms": "300"})
+    reply = call(server, key, client, "gpt-5.4-mini", headers={"X-Gateway-Timeout-Ms": "300"})
     assert reply.status == 504
-    bad = call(server, key, client, "gpt-5.4-mini", **{"X-Gateway-Timeout-Ms": "soon"})
+    bad = call(server, key, client, "gpt-5.4-mini", headers={"X-Gateway-Timeout-Ms": "soon"})
     assert bad.status == 400 and "X-Gateway-Timeout-Ms" in bad.text
 
 
