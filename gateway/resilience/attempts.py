@@ -108,7 +108,8 @@ def upstream_failure(provider: str, status: int, body: bytes) -> GatewayError:
 
 
 async def run_attempts(
-    candidates: Sequence[ModelEntry],
+    primary: ModelEntry,
+    fallbacks: Callable[[], Sequence[ModelEntry]],
     deployments: Mapping[str, Sequence[Deployment]],
     send: Send,
     *,
@@ -121,30 +122,43 @@ async def run_attempts(
     rng: random.Random | None = None,
     on_failure: Callable[[FailedAttempt], None] | None = None,
 ) -> Served:
-    """Try ``candidates`` (primary first) until one answers 2xx; raise the last failure if none does."""
+    """Try ``primary``, then (lazily: only once it failed) ``fallbacks()``; raise the last failure.
+
+    The healthy path never computes the fallback chain.
+    """
     started = clock()
     attempts = 0
     failures: list[FailedAttempt] = []
     last: GatewayError | None = None
     hint: float | None = None  # the last Retry-After the providers gave
     blocked_until: float | None = None  # when the first held-back deployment frees up
+    chain: list[ModelEntry] = [primary]
+    expanded = False
 
     def out_of_time(now: float, extra: float = 0.0) -> bool:
         return now + extra - started > policy.budget_s or deadline.remaining(now) <= extra
 
-    for index, entry in enumerate(candidates):
+    def has_next(index: int) -> bool:
+        nonlocal expanded
+        if not expanded:
+            expanded = True
+            chain.extend(m for m in fallbacks() if m.id != primary.id)
+        return index < len(chain) - 1
+
+    index = 0
+    while index < len(chain):
+        entry = chain[index]
         pool = deployments.get(entry.id, ())
         tried: dict[str, int] = {}
         # With a fallback left, a model is exhausted once each deployment was tried (a lone
         # deployment twice: its transient failure is the common case); without one, the
         # remaining attempts all go to this model.
         per_deployment = 2 if len(pool) == 1 else 1
-        has_next = index < len(candidates) - 1
         while attempts < policy.max_attempts:
             now = clock()
             if attempts and out_of_time(now):
                 break
-            if has_next and pool and all(tried.get(d.name, 0) >= per_deployment for d in pool):
+            if attempts and all(tried.get(d.name, 0) >= per_deployment for d in pool) and has_next(index):
                 break
             dep = pick(pool, now, exclude=tried) or pick(pool, now)
             if dep is None:
@@ -152,12 +166,9 @@ async def run_attempts(
                 if ready is not None and ready - now <= policy.max_wait_s and not out_of_time(now, ready - now):
                     await sleep(ready - now)
                     continue
-                if ready is not None:
-                    blocked_until = ready if blocked_until is None else min(blocked_until, ready)
-                else:
-                    soonest = _soonest_half_open(pool, now)
-                    if soonest is not None:
-                        blocked_until = soonest if blocked_until is None else min(blocked_until, soonest)
+                soonest = ready if ready is not None else _soonest_half_open(pool, now)
+                if soonest is not None:
+                    blocked_until = soonest if blocked_until is None else min(blocked_until, soonest)
                 break
             again = tried.get(dep.name, 0)
             if again:
@@ -169,17 +180,14 @@ async def run_attempts(
                 now = clock()
                 if not dep.ready(now):
                     continue
+            tried[dep.name] = again + 1
             if not dep.begin(now):
-                tried[dep.name] = again + 1
                 continue
             attempts += 1
-            tried[dep.name] = again + 1
             wait_s = deadline.first_byte_wait(now, first_byte_s, stream=stream)
             failure, status, resp = await _one(entry, dep, send, wait_s, clock)
             if resp is not None:
-                return Served(
-                    resp, entry, dep, attempts, failures, None if entry is candidates[0] else candidates[0].id
-                )
+                return Served(resp, entry, dep, attempts, failures, None if entry is primary else primary.id)
             assert failure is not None
             record = FailedAttempt(entry, dep.name, failure, status, dep.provider.dialect, _reported_usage(failure))
             failures.append(record)
@@ -190,11 +198,12 @@ async def run_attempts(
                 hint = failure.retry_after_s
             if status is not None and not is_retryable(status):
                 raise failure
-        if attempts >= policy.max_attempts or (attempts and out_of_time(clock())):
+        if attempts >= policy.max_attempts or (attempts and out_of_time(clock())) or not has_next(index):
             break
+        index += 1
     if last is None:
         wait = (blocked_until - clock()) if blocked_until is not None else None
-        names = ", ".join(c.id for c in candidates)
+        names = ", ".join(m.id for m in chain)
         err = UpstreamUnavailable(
             f"no deployment of {names} can take a request now (circuits open or cooling down); retry shortly",
             code="no_deployment_available",

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from gateway.catalog import COMPLEXITIES, Catalog
-from gateway.config import Complexity, ModelEntry
+from gateway.catalog import Catalog
+from gateway.config import ModelEntry
+from router.complexity import COMPLEXITIES, Complexity
 
 
 def _other_providers_first(primary: ModelEntry, candidates: list[ModelEntry]) -> list[ModelEntry]:

@@ -19,6 +19,7 @@ from gateway.errors import UpstreamTimeout
 
 OPENAI_KEEPALIVE = b": keep-alive\n\n"
 ANTHROPIC_KEEPALIVE = b'event: ping\ndata: {"type": "ping"}\n\n'
+TOTAL_DEADLINE_MESSAGE = "the request reached its total deadline (GATEWAY_REQUEST_TIMEOUT_S or X-Gateway-Timeout-Ms)"
 
 
 def keepalive_frame(client_dialect: str) -> bytes:
@@ -42,9 +43,7 @@ async def paced(
         except TimeoutError:
             now = loop.time()
             if now >= deadline_at:
-                raise UpstreamTimeout(
-                    "the request reached its total deadline (GATEWAY_REQUEST_TIMEOUT_S or X-Gateway-Timeout-Ms)"
-                ) from None
+                raise UpstreamTimeout(TOTAL_DEADLINE_MESSAGE) from None
             if now - last >= idle_s:
                 raise UpstreamTimeout(
                     f"the provider sent nothing for {idle_s:g} s mid-stream (GATEWAY_STREAM_IDLE_TIMEOUT_S)"

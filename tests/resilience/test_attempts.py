@@ -60,7 +60,8 @@ def run(
     policy = kw.pop("policy", RetryPolicy(max_attempts=4, budget_s=30.0, max_wait_s=10.0))
     served = asyncio.run(
         run_attempts(
-            candidates or [SONNET],
+            (candidates or [SONNET])[0],
+            lambda: (candidates or [SONNET])[1:],
             pools,
             send,
             policy=policy,  # type: ignore[arg-type]

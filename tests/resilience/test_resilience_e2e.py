@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 
 from gateway import accounts
 from gateway.http.app import create_app
+from gateway.model_tier import MODEL_TIERS
 from tests.support.fixtures import gateway_settings
 from tests.support.mock_upstream import (
     MockUpstream,
@@ -99,7 +100,7 @@ def ab(server: GatewayServer, mocks: tuple[MockUpstream, MockUpstream]) -> tuple
 def key(db_url: str) -> str:
     with psycopg.connect(db_url, autocommit=True) as conn:
         return accounts.bootstrap(
-            conn, org="Resilient", email="ops@resilient.test", role="owner", tiers=list(accounts.TIERS)
+            conn, org="Resilient", email="ops@resilient.test", role="owner", tiers=list(MODEL_TIERS)
         ).api_key
 
 
