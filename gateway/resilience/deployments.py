@@ -90,6 +90,9 @@ def pick(
     deployments: Sequence[Deployment], now: float, exclude: Iterable[str] = (), rng: random.Random | None = None
 ) -> Deployment | None:
     """The deployment to try next, or None when none may take a request now."""
+    if len(deployments) == 1:  # the common case: a model's one implicit deployment
+        d = deployments[0]
+        return d if d.weight > 0 and d.name not in exclude and d.ready(now) else None
     skip = set(exclude)
     best: list[Deployment] = []
     best_load = 0.0
