@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             f" streams/s {healthy.sps_on or 0:.0f} vs {healthy.sps_off or 0:.0f}"
             f" (cost {healthy.sps_cost_pct if healthy.sps_cost_pct is not None else float('nan'):.1f}%)"
         )
-    print(f"faults the flaky deployment injected (both runs): {faults}")
+    print(f"faults the flaky deployment injected: {faults}")
     out = _WORKDIR / "chaos.json"
     out.write_bytes(msgspec.json.format(msgspec.json.encode(report)))
     print(f"results: {out.relative_to(_REPO)}")
