@@ -10,6 +10,7 @@ from litestar import Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.db.migrate import status as migration_status
+from gateway.resilience.retry import retry_after_header
 from gateway.services import Services
 
 
@@ -30,9 +31,15 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     try:
         pending = await asyncio.wait_for(asyncio.to_thread(_pending_migrations, url), timeout=5)
     except (psycopg.Error, OSError, TimeoutError) as exc:
-        return Response({"status": "unavailable", "database": f"unreachable: {exc}"}, status_code=503)
+        return Response(
+            {"status": "unavailable", "database": f"unreachable: {exc}"},
+            status_code=503,
+            headers=_retry_after(services),
+        )
     if pending:
-        return Response({"status": "unavailable", "pending_migrations": pending}, status_code=503)
+        return Response(
+            {"status": "unavailable", "pending_migrations": pending}, status_code=503, headers=_retry_after(services)
+        )
     return Response(
         {
             "status": "ready",
@@ -42,6 +49,10 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         },
         status_code=200,
     )
+
+
+def _retry_after(services: Services) -> dict[str, str]:
+    return {"retry-after": retry_after_header(services.settings.service_retry_after_s)}
 
 
 def _deployments(services: Services) -> list[dict[str, Any]]:
