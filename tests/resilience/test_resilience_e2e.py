@@ -32,6 +32,8 @@ from tests.support.mock_upstream import (
 from tests.support.server import GatewayServer
 
 MODELS = {"openai": "gpt-5.4", "anthropic": "claude-sonnet-5"}  # provider dialect -> model
+# One implicit deployment (on A) and no fallback, per provider dialect.
+LONE = {"openai": "gpt-5.4-mini", "anthropic": "claude-sonnet-4-6"}
 CLIENTS = ("openai", "anthropic")
 USAGE = {"input_tokens": 11, "output_tokens": 7, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
 
@@ -61,7 +63,7 @@ def server(
                 ("claude-sonnet-5", "an-b", b.anthropic_base, 1),
             ]
         )
-        + '\n[fallbacks]\n"gpt-5.4-mini" = []\n'
+        + '\n[fallbacks]\n"gpt-5.4-mini" = []\n"claude-sonnet-4-6" = []\n'
     )
     settings = gateway_settings(
         migrated_db_url,
@@ -282,19 +284,21 @@ def test_auto_falls_back_within_its_complexity_and_the_decision_says_so(
     assert f"model {chosen} failed" in d["reasoning"]
 
 
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
 @pytest.mark.parametrize("client", CLIENTS)
 def test_no_attempt_left_gives_the_status_with_retry_after(
-    server: GatewayServer, ab: tuple[MockUpstream, MockUpstream], key: str, db_url: str, client: str
+    server: GatewayServer, ab: tuple[MockUpstream, MockUpstream], key: str, db_url: str, client: str, provider: str
 ) -> None:
     a, _ = ab
-    # gpt-5.4-mini: one deployment, no fallback configured; 30 s is longer than the gateway waits.
-    a.scripts.append(error_script("openai", 429, {"Retry-After": "30"}))
-    reply = call(server, key, client, "gpt-5.4-mini")
+    model = LONE[provider]
+    # One deployment, no fallback configured; 30 s is longer than the gateway waits.
+    a.scripts.append(error_script(provider, 429, {"Retry-After": "30"}))
+    reply = call(server, key, client, model)
     assert reply.status == 429
     assert reply.headers["retry-after"] == "30"
     assert len(a.requests) == 1
     # The deployment is cooling down: the gateway's own 503 says how long, and sends nothing.
-    again = call(server, key, client, "gpt-5.4-mini")
+    again = call(server, key, client, model)
     assert again.status == 503
     assert 28 <= int(again.headers["retry-after"]) <= 30
     assert len(a.requests) == 1
@@ -302,12 +306,13 @@ def test_no_attempt_left_gives_the_status_with_retry_after(
     assert [r["status"] for r in rows] == ["error", "error"]
 
 
+@pytest.mark.parametrize(("client", "provider"), [("openai", "openai"), ("anthropic", "anthropic")])
 def test_a_short_retry_after_is_waited_for(
-    server: GatewayServer, ab: tuple[MockUpstream, MockUpstream], key: str
+    server: GatewayServer, ab: tuple[MockUpstream, MockUpstream], key: str, client: str, provider: str
 ) -> None:
     a, _ = ab
-    a.scripts.append(error_script("openai", 429, {"retry-after-ms": "600"}))
-    reply = call(server, key, "openai", "gpt-5.4-mini")
+    a.scripts.append(error_script(provider, 429, {"retry-after-ms": "600"}))
+    reply = call(server, key, client, LONE[provider])
     assert reply.status == 200 and reply.headers["x-gateway-attempts"] == "2"
     assert len(a.requests) == 2
     # Not retried before the provider said it may be (a lower bound, whatever the load).
