@@ -132,6 +132,27 @@ async def run_attempts(
     last: GatewayError | None = None
     hint: float | None = None  # the last Retry-After the providers gave
     blocked_until: float | None = None  # when the first held-back deployment frees up
+    first_tried: dict[str, int] = {}
+
+    def failed(entry: ModelEntry, dep: Deployment, failure: GatewayError, status: int | None) -> None:
+        record = FailedAttempt(entry, dep.name, failure, status, dep.provider.dialect, _reported_usage(failure))
+        failures.append(record)
+        if on_failure is not None:
+            on_failure(record)
+        if status is not None and not is_retryable(status):
+            raise failure
+
+    # The healthy path: one pick, one attempt, nothing else set up.
+    first = pick(deployments.get(primary.id, ()), started)
+    if first is not None and first.begin(started):
+        wait_s = deadline.first_byte_wait(started, first_byte_s, stream=stream)
+        failure, status, resp = await _one(primary, first, send, wait_s, clock)
+        if resp is not None:
+            return Served(resp, primary, first, 1)
+        assert failure is not None
+        attempts, first_tried[first.name] = 1, 1
+        last, hint = failure, failure.retry_after_s
+        failed(primary, first, failure, status)
     chain: list[ModelEntry] = [primary]
     expanded = False
 
@@ -149,7 +170,7 @@ async def run_attempts(
     while index < len(chain):
         entry = chain[index]
         pool = deployments.get(entry.id, ())
-        tried: dict[str, int] = {}
+        tried: dict[str, int] = first_tried if index == 0 else {}
         # With a fallback left, a model is exhausted once each deployment was tried (a lone
         # deployment twice: its transient failure is the common case); without one, the
         # remaining attempts all go to this model.
@@ -189,15 +210,10 @@ async def run_attempts(
             if resp is not None:
                 return Served(resp, entry, dep, attempts, failures, None if entry is primary else primary.id)
             assert failure is not None
-            record = FailedAttempt(entry, dep.name, failure, status, dep.provider.dialect, _reported_usage(failure))
-            failures.append(record)
-            if on_failure is not None:
-                on_failure(record)
             last = failure
             if failure.retry_after_s is not None:
                 hint = failure.retry_after_s
-            if status is not None and not is_retryable(status):
-                raise failure
+            failed(entry, dep, failure, status)
         if attempts >= policy.max_attempts or (attempts and out_of_time(clock())) or not has_next(index):
             break
         index += 1

@@ -1,7 +1,8 @@
 """A per-deployment circuit breaker.
 
 Closed: requests flow; each outcome is recorded. It opens after ``failures`` consecutive
-failures, or when at least ``min_requests`` outcomes in the last ``window_s`` seconds have a
+failures, or when at least ``min_requests`` outcomes in the last ``window_s`` seconds (counted in
+tenths of the window) have a
 failure share of ``failure_rate`` or more. Open: the deployment is skipped until ``cooldown_s``
 has passed; then it is half-open and lets exactly one probe through. The probe's success
 closes the circuit (counts reset); its failure opens it for another cool-down.
@@ -15,6 +16,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from enum import IntEnum
+
+_BUCKETS = 10
 
 
 class CircuitState(IntEnum):
@@ -37,15 +40,26 @@ class CircuitPolicy:
 class CircuitBreaker:
     """One deployment's circuit. Not thread-safe; one event loop owns it."""
 
-    __slots__ = ("_half_open_busy", "_opened_at", "_outcomes", "_policy", "_state", "consecutive", "opened_count")
+    __slots__ = (
+        "_buckets",
+        "_half_open_busy",
+        "_opened_at",
+        "_policy",
+        "_state",
+        "_width",
+        "consecutive",
+        "opened_count",
+    )
 
     def __init__(self, policy: CircuitPolicy) -> None:
         self._policy = policy
         self._state = CircuitState.CLOSED
         self._opened_at = 0.0
         self._half_open_busy = False
-        # (time, failed) for the rate window; trimmed as outcomes are recorded.
-        self._outcomes: deque[tuple[float, bool]] = deque()
+        # The rate window as _BUCKETS counters [bucket number, outcomes, failures]: recording
+        # an outcome is a couple of integer operations, whatever the request rate.
+        self._width = max(policy.window_s / _BUCKETS, 1e-6)
+        self._buckets: deque[list[int]] = deque()
         self.consecutive = 0
         self.opened_count = 0
 
@@ -57,6 +71,8 @@ class CircuitBreaker:
 
     def available(self, now: float) -> bool:
         """True when a request may be sent now (closed, or half-open with no probe in flight)."""
+        if self._state is CircuitState.CLOSED:
+            return True
         state = self.state(now)
         if state is CircuitState.CLOSED:
             return True
@@ -70,6 +86,8 @@ class CircuitBreaker:
 
     def acquire(self, now: float) -> bool:
         """Claim the right to send one request; in half-open that is the single probe."""
+        if self._state is CircuitState.CLOSED:
+            return True
         state = self.state(now)
         if state is CircuitState.CLOSED:
             return True
@@ -90,22 +108,28 @@ class CircuitBreaker:
             return
         if self._state is CircuitState.OPEN:
             return  # a request sent before the circuit opened; the cool-down stands
-        p = self._policy
-        window = self._outcomes
-        window.append((now, not ok))
-        while window and now - window[0][0] > p.window_s:
-            window.popleft()
+        buckets = self._buckets
+        number = int(now / self._width)
+        if buckets and buckets[-1][0] == number:
+            bucket = buckets[-1]
+        else:
+            bucket = [number, 0, 0]
+            buckets.append(bucket)
+            while buckets[0][0] <= number - _BUCKETS:
+                buckets.popleft()
+        bucket[1] += 1
         if ok:
             self.consecutive = 0
             return
+        bucket[2] += 1
         self.consecutive += 1
+        p = self._policy
         if self.consecutive >= p.failures:
             self._open(now)
             return
-        if len(window) >= p.min_requests:
-            failed = sum(1 for _, f in window if f)
-            if failed / len(window) >= p.failure_rate:
-                self._open(now)
+        total = sum(b[1] for b in buckets)
+        if total >= p.min_requests and sum(b[2] for b in buckets) / total >= p.failure_rate:
+            self._open(now)
 
     def release(self) -> None:
         """A claimed request ended without a verdict (e.g. the client left): free the probe slot."""
@@ -120,11 +144,11 @@ class CircuitBreaker:
     def _open(self, now: float) -> None:
         self._state = CircuitState.OPEN
         self._opened_at = now
-        self._outcomes.clear()
+        self._buckets.clear()
         self.consecutive = 0
         self.opened_count += 1
 
     def _close(self) -> None:
         self._state = CircuitState.CLOSED
-        self._outcomes.clear()
+        self._buckets.clear()
         self.consecutive = 0
