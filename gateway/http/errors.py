@@ -47,14 +47,12 @@ def error_body(path: str, exc: GatewayError) -> bytes:
 def error_headers(exc: GatewayError, default_retry_after_s: float) -> dict[str, str]:
     """Headers an error carries: its own, and ``Retry-After`` on every 429 and 503.
 
-    A provider's hint is passed on; the gateway's own 503s (database away, no deployment
-    available) say how long to wait too, so clients back off instead of hammering.
+    A provider's (or a limit's) hint is passed on; without one, ``default_retry_after_s``
+    (GATEWAY_SERVICE_RETRY_AFTER_S), so clients back off instead of hammering.
     """
     headers = dict(exc.extra_headers or {})
-    seconds = exc.retry_after_s
-    if seconds is None and exc.status == 503:
-        seconds = default_retry_after_s
-    if seconds is not None and exc.status in (429, 503):
+    if exc.status in (429, 503):
+        seconds = exc.retry_after_s if exc.retry_after_s is not None else default_retry_after_s
         headers["retry-after"] = retry_after_header(seconds)
     return headers
 
