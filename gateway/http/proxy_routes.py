@@ -16,12 +16,12 @@ from litestar import Litestar, asgi
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from gateway.errors import InvalidRequest, PayloadTooLarge
-from gateway.pipeline.codecs import ANTHROPIC_MESSAGES, OPENAI_CHAT, Codec
+from gateway.pipeline.codecs import ANTHROPIC_MESSAGES, CODECS, OPENAI_CHAT, Codec
 from gateway.pipeline.handle import handle
 from gateway.services import Services
 
 _JSON = (b"content-type", b"application/json")
-# Only the headers the pipeline reads are decoded.
+# Only the headers the pipeline reads are decoded (and those the codecs forward upstream).
 _READ_HEADERS = frozenset(
     (
         b"authorization",
@@ -31,7 +31,7 @@ _READ_HEADERS = frozenset(
         b"x-request-type",
         b"x-gateway-timeout-ms",
     )
-)
+) | frozenset(name.encode() for codec in CODECS.values() for name in codec.forwarded_headers)
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 
 

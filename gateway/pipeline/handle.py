@@ -18,12 +18,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from gateway.config import ModelEntry
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.http.errors import as_gateway_error, error_headers
-from gateway.pipeline.codecs import Codec
+from gateway.pipeline.codecs import Codec, ParsedRequest
 from gateway.pipeline.context import REQUEST_TYPES, ModelCall, RequestContext
 from gateway.pipeline.door import ClientGone, Door, unless_gone
 from gateway.pipeline.resolve import authenticate, resolve_model, system_prefix
@@ -50,6 +52,27 @@ def request_type(value: str | None) -> str:
             param="X-Request-Type",
         )
     return kind
+
+
+def forwarded(headers: Mapping[str, str], names: frozenset[str]) -> dict[str, str] | None:
+    """The client headers in ``names`` (None when the client sent none, the common case)."""
+    found = {name: headers[name] for name in names if name in headers}
+    return found or None
+
+
+def output_bound(parsed: ParsedRequest, entry: ModelEntry) -> int:
+    """The call's output bound: the client's, at most the model's limit (else a 400)."""
+    asked = parsed.max_output_tokens
+    if asked is None:
+        return min(entry.default_max_tokens, entry.max_output_tokens)
+    if asked > entry.max_output_tokens:
+        field = parsed.max_output_field
+        raise InvalidRequest(
+            f"{field}: model '{entry.id}' produces at most {entry.max_output_tokens} output tokens; got {asked}",
+            code="max_tokens_too_large",
+            param=field,
+        )
+    return asked
 
 
 def choose_strategy(services: Services, ctx: RequestContext) -> Strategy:
@@ -110,7 +133,7 @@ async def _run(
         ctx.timeout_s = total_deadline_s(services.settings.request_timeout_s, headers.get(TIMEOUT_HEADER))
     resolved = await resolve_model(services, ctx)
     route = route_for(codec, resolved.provider.dialect)
-    max_out = parsed.max_output_tokens or resolved.entry.default_max_tokens
+    max_out = output_bound(parsed, resolved.entry)
     upstream_body = route.upstream_body(parsed, resolved.entry.upstream, system_prefix(principal))
     if ctx.conversation_header is not None:
         ctx.conversation_id = await services.conversations.check(ctx.conversation_header, principal)
@@ -121,6 +144,7 @@ async def _run(
         route=route,
         model_tier=resolved.model_tier,
         max_output_tokens=int(max_out),
+        forward_headers=forwarded(headers, route.provider.forwarded_headers),
     )
     settlement = Settlement(services, ctx)
     opened.append(settlement)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import msgspec
@@ -84,6 +84,7 @@ class _SimResponse:
     def __init__(self, status: int, body: bytes | None, stream: AsyncIterator[bytes] | None) -> None:
         self.status = status
         self.headers: dict[str, str] = {}
+        self.content_type: str | None = "application/json" if body is not None else "text/event-stream"
         self._body = body
         self._stream = stream
         self._iter: AsyncIterator[bytes] | None = None
@@ -131,7 +132,9 @@ class SimulatorProvider:
         self._ttft = ttft_s
         self._interval = token_interval_s
 
-    async def send(self, body: bytes, *, first_byte_timeout_s: float | None = None) -> UpstreamResponse:
+    async def send(
+        self, body: bytes, headers: Mapping[str, str] | None = None, *, first_byte_timeout_s: float | None = None
+    ) -> UpstreamResponse:
         req = _dec.decode(body)
         input_tokens = max(1, _prompt_chars(req) // 4)
         limit = int(req.get("max_tokens") or req.get("max_completion_tokens") or 256)

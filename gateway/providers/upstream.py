@@ -3,7 +3,9 @@
 Production uses aiohttp (measured: the fastest client here, see ARCHITECTURE.md);
 tests may inject ``HttpxUpstream`` over an ``httpx.AsyncClient`` whose transport respx
 patches, or point the aiohttp client at a local mock server. Both raise the gateway's own
-upstream errors, so nothing above this module knows which client is in use.
+upstream errors, so nothing above this module knows which client is in use. Their messages
+reach clients, so they never name the provider's URL or repeat the client library's text;
+the cause stays chained for the gateway's own log line (``gateway.pipeline.attempt``).
 
 Deadlines (see ``gateway.resilience.deadlines``): the connect timeout is the session's;
 ``post(..., first_byte_timeout_s=...)`` bounds the wait for the response headers (a timeout
@@ -26,6 +28,7 @@ from gateway.errors import UpstreamTimeout, UpstreamUnavailable
 
 class UpstreamResponse(Protocol):
     status: int
+    content_type: str | None  # the media type, lower-case, without parameters (None when absent)
 
     @property
     def headers(self) -> Mapping[str, str]:
@@ -56,7 +59,7 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def _first_byte_timeout(url: str, seconds: float | None) -> UpstreamTimeout:
-    err = UpstreamTimeout(f"the provider at {url} sent no response headers within {seconds:g} s")
+    err = UpstreamTimeout(f"the provider sent no response headers within {seconds:g} s")
     err.before_headers = True
     return err
 
@@ -65,6 +68,7 @@ class _AiohttpResponse:
     def __init__(self, resp: aiohttp.ClientResponse) -> None:
         self._resp = resp
         self.status = resp.status
+        self.content_type = resp.content_type if "content-type" in resp.headers else None
         self._headers: Mapping[str, str] | None = None
 
     @property
@@ -79,7 +83,7 @@ class _AiohttpResponse:
         try:
             return await self._resp.content.readany()
         except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(f"the provider connection broke mid-stream: {exc}") from exc
+            raise UpstreamUnavailable("the provider connection broke mid-stream") from exc
 
     async def read(self) -> bytes:
         try:
@@ -87,7 +91,7 @@ class _AiohttpResponse:
         except TimeoutError as exc:
             raise UpstreamTimeout("the provider did not answer in time") from exc
         except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(f"the provider connection failed: {exc}") from exc
+            raise UpstreamUnavailable("the provider connection failed") from exc
         finally:
             self._resp.release()
 
@@ -98,7 +102,7 @@ class _AiohttpResponse:
         except TimeoutError as exc:
             raise UpstreamTimeout("the provider stopped sending mid-stream") from exc
         except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(f"the provider connection broke mid-stream: {exc}") from exc
+            raise UpstreamUnavailable("the provider connection broke mid-stream") from exc
 
     async def close(self) -> None:
         self._resp.release()
@@ -130,9 +134,9 @@ class AiohttpUpstream:
                 except TimeoutError as exc:
                     raise _first_byte_timeout(url, first_byte_timeout_s) from exc
         except TimeoutError as exc:
-            raise UpstreamTimeout(f"the provider at {url} did not answer in time") from exc
+            raise UpstreamTimeout("the provider did not answer in time") from exc
         except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(f"the provider at {url} is unreachable: {exc}") from exc
+            raise UpstreamUnavailable("the provider is unreachable") from exc
         return _AiohttpResponse(resp)
 
     async def close(self) -> None:
@@ -143,6 +147,8 @@ class _HttpxResponse:
     def __init__(self, resp: httpx.Response) -> None:
         self._resp = resp
         self.status = resp.status_code
+        kind = resp.headers.get("content-type")
+        self.content_type = kind.split(";", 1)[0].strip().lower() if kind else None
         self.headers: Mapping[str, str] = _lower(resp.headers)
         self._raw: AsyncIterator[bytes] | None = None
         self._pending: asyncio.Future[bytes] | None = None
@@ -157,7 +163,7 @@ class _HttpxResponse:
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout("the provider stopped sending mid-stream") from exc
         except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"the provider connection broke mid-stream: {exc}") from exc
+            raise UpstreamUnavailable("the provider connection broke mid-stream") from exc
 
     async def read_chunk(self) -> bytes:
         # httpx's iterator dies when cancelled, so the read runs as a task the caller's
@@ -174,7 +180,7 @@ class _HttpxResponse:
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout("the provider did not answer in time") from exc
         except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"the provider connection failed: {exc}") from exc
+            raise UpstreamUnavailable("the provider connection failed") from exc
         finally:
             await self._resp.aclose()
 
@@ -185,7 +191,7 @@ class _HttpxResponse:
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout("the provider stopped sending mid-stream") from exc
         except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"the provider connection broke mid-stream: {exc}") from exc
+            raise UpstreamUnavailable("the provider connection broke mid-stream") from exc
 
     async def close(self) -> None:
         if self._pending is not None:
@@ -213,9 +219,9 @@ class HttpxUpstream:
                 except TimeoutError as exc:
                     raise _first_byte_timeout(url, first_byte_timeout_s) from exc
         except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(f"the provider at {url} did not answer in time") from exc
+            raise UpstreamTimeout("the provider did not answer in time") from exc
         except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"the provider at {url} is unreachable: {exc}") from exc
+            raise UpstreamUnavailable("the provider is unreachable") from exc
         return _HttpxResponse(resp)
 
     async def close(self) -> None:

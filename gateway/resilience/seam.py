@@ -100,15 +100,19 @@ class ResilientAttempt:
                 limit=s.fallback_max_models,
             )
 
+        primary_dialect = call.provider.dialect
+
         async def send(entry: ModelEntry, dep: Deployment, wait_s: float) -> UpstreamResponse:
-            return await dep.provider.send(body_for(dep), first_byte_timeout_s=wait_s)
+            # The client's provider-defined headers (anthropic-beta...) go only to that dialect.
+            extra = call.forward_headers if dep.provider.dialect == primary_dialect else None
+            return await dep.provider.send(body_for(dep), extra, first_byte_timeout_s=wait_s)
 
         m = self._metrics
 
         def on_failure(f: FailedAttempt) -> None:
             call.failed_attempts.append(f)
             reason = f"http_{f.status}" if f.status is not None else f.error.code
-            report_failure(m, call, f"{reason} deployment={f.deployment}", f.status)
+            report_failure(m, call, reason, f.status, f.error)
             m.child(m.attempts, f.deployment, f.model.id, reason).inc()
 
         t0 = time.perf_counter()

@@ -15,6 +15,7 @@ class FakeResponse:
     status: int = 200
     body: bytes = b"{}"
     headers: Mapping[str, str] = field(default_factory=dict)
+    content_type: str | None = "application/json"
 
     async def read(self) -> bytes:
         return self.body
@@ -39,7 +40,9 @@ class FakeProvider:
     script: list[FakeResponse | UpstreamError] = field(default_factory=list)
     calls: int = 0
 
-    async def send(self, body: bytes, *, first_byte_timeout_s: float | None = None) -> UpstreamResponse:
+    async def send(
+        self, body: bytes, headers: Mapping[str, str] | None = None, *, first_byte_timeout_s: float | None = None
+    ) -> UpstreamResponse:
         self.calls += 1
         step = self.script.pop(0) if self.script else FakeResponse()
         if isinstance(step, UpstreamError):

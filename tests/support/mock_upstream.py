@@ -36,6 +36,8 @@ class Script:
     reset: bool = False
     stall_after: int | None = None
     stall_s: float = 0.0
+    raw: bytes | None = None  # a body sent as is, with ``content_type`` (e.g. an HTML error page)
+    content_type: str = "application/json"
 
 
 @dataclass
@@ -113,6 +115,8 @@ class MockUpstream:
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=500)  # never sent: the connection is gone
+        if script.raw is not None:
+            return web.Response(status=script.status, body=script.raw, content_type=script.content_type)
         if script.events is None:
             return web.Response(
                 status=script.status,
