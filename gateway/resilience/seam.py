@@ -132,8 +132,10 @@ class ResilientAttempt:
         except GatewayError as exc:
             call.upstream_wait += time.perf_counter() - t0
             call.attempts = max(1, len(call.failed_attempts))
-            if call.failed_attempts:
-                call.deployment = call.failed_attempts[-1].deployment
+            # The row is the primary model's: name the last of its deployments that failed.
+            mine = [f.deployment for f in call.failed_attempts if f.model is primary]
+            if mine:
+                call.deployment = mine[-1]
             exc.extra_headers = {**(exc.extra_headers or {}), **call.attempt_headers()}
             raise
         call.upstream_wait += time.perf_counter() - t0
