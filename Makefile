@@ -36,10 +36,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Proxy throughput/latency against the floor and LiteLLM, then the finance reports at scale.
+# Proxy throughput/latency against the floor and LiteLLM, the chaos run (a flaky deployment,
+# resilience on vs off), then the finance reports at scale.
 REPORT_ROWS ?= 10000000
+CHAOS_REQUESTS ?= 2000
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.run
+	$(BIN)/python -m tests.perf.chaos --requests $(CHAOS_REQUESTS)
 	$(BIN)/python -m tests.perf.reports_bench --rows $(REPORT_ROWS) --runs 20
 	$(BIN)/python -m tests.perf.tracing_bench
 

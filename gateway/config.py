@@ -19,6 +19,18 @@ start-up rather than a setting silently ignored. Example::
     [prices."llama-3-8b"]          # millicents per million tokens
     input = 0
     output = 0
+
+    [[deployments]]                # one more place serving a catalog model (README, Resilience)
+    model = "gpt-5.4"
+    name = "openai-eu"
+    base_url = "https://eu.api.openai.com/v1"   # dialect and key default to the model's provider
+    api_key = "sk-..."
+    weight = 2
+    max_parallel = 64
+
+    [fallbacks]                    # model -> models to try when all its deployments failed
+    "gpt-5.4" = ["claude-sonnet-5"]
+    "claude-opus-5" = []           # never fall back
 """
 
 from __future__ import annotations
@@ -69,6 +81,26 @@ class PriceEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     cache_read: int | None = None
 
 
+class DeploymentEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One deployment of a catalog model: the same model behind another key, region or URL.
+
+    Unset fields are taken from ``provider`` (default: the model's own provider).
+    """
+
+    model: str
+    name: str
+    provider: str | None = None
+    dialect: Dialect | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    # The model name this deployment knows it by (an Azure deployment, a vLLM served name).
+    upstream: str | None = None
+    weight: float = 1.0
+    # Own limits, per process: requests in flight, and requests per minute.
+    max_parallel: int | None = None
+    rpm: int | None = None
+
+
 class RouterSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # "dialect": the client's dialect picks the provider; or a provider name.
     auto_provider: str = "dialect"
@@ -79,6 +111,8 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     providers: dict[str, ProviderEntry] = msgspec.field(default_factory=dict)
     prices: dict[str, PriceEntry] = msgspec.field(default_factory=dict)
     router: RouterSection = msgspec.field(default_factory=RouterSection)
+    deployments: list[DeploymentEntry] = msgspec.field(default_factory=list)
+    fallbacks: dict[str, list[str]] = msgspec.field(default_factory=dict)
 
 
 class ConfigError(ValueError):

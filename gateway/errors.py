@@ -30,6 +30,10 @@ class GatewayError(Exception):
     openai_type = "server_error"
     anthropic_type = "api_error"
     default_code = "internal_error"
+    # Seconds a client should wait before retrying; sent as ``Retry-After`` (429 and 503).
+    retry_after_s: float | None = None
+    # Headers the error response carries besides the defaults (e.g. X-Gateway-Attempts).
+    extra_headers: dict[str, str] | None = None
 
     def __init__(self, message: str, *, code: str | None = None, param: str | None = None) -> None:
         super().__init__(message)
@@ -129,6 +133,8 @@ class UpstreamTimeout(UpstreamError):
     status = 504
     anthropic_type = "timeout_error"
     default_code = "upstream_timeout"
+    # True when the provider sent no response headers in time (safe to retry elsewhere).
+    before_headers = False
 
 
 class ServiceUnavailable(GatewayError):

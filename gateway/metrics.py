@@ -6,6 +6,7 @@ Label children on the hot path are looked up through small dict caches, because
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -55,7 +56,34 @@ class Metrics:
             "gateway_rejected_records", "Records the database refused (kept on disk)", registry=r
         )
         self.routing = Counter("gateway_auto_decisions", "AUTO decisions by tier", ["tier"], registry=r)
+        # Resilience, per deployment of a model (README, Resilience).
+        self.circuit_state = Gauge(
+            "gateway_circuit_state",
+            "Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open",
+            ["deployment", "model"],
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "gateway_deployment_in_flight", "Requests in flight per deployment", ["deployment", "model"], registry=r
+        )
+        self.attempts = Counter(
+            "gateway_upstream_attempts",
+            "Upstream attempts per deployment by outcome (ok, http_<status>, or an error code)",
+            ["deployment", "model", "outcome"],
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "gateway_fallbacks", "Requests a fallback model served", ["from_model", "to_model"], registry=r
+        )
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def watch_deployments(self, deployments: dict[str, list[Any]], clock: Callable[[], float]) -> None:
+        """Export each deployment's circuit state and in-flight count, read at scrape time."""
+        for model, deps in deployments.items():
+            for d in deps:
+                state, flight = _readers(d, clock)
+                self.circuit_state.labels(d.name, model).set_function(state)
+                self.in_flight.labels(d.name, model).set_function(flight)
 
     def child(self, metric: Counter | Histogram, *labels: str) -> Any:
         """``metric.labels(*labels)``, memoised (label sets are few: endpoints x models x statuses)."""
@@ -64,3 +92,13 @@ class Metrics:
         if found is None:
             found = self._children[key] = metric.labels(*labels)
         return found
+
+
+def _readers(d: Any, clock: Callable[[], float]) -> tuple[Callable[[], float], Callable[[], float]]:
+    def state() -> float:
+        return float(d.circuit.state(clock()))
+
+    def flight() -> float:
+        return float(d.in_flight)
+
+    return state, flight

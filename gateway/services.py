@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from gateway.auth.jwt import JWTVerifier
 from gateway.auth.resolver import PrincipalResolver
 from gateway.catalog import Catalog
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, ProviderEntry
 from gateway.metrics import Metrics
 from gateway.observe.tracing import NoTracing, Tracing
 from gateway.pipeline.admission import Admission
@@ -29,6 +29,9 @@ from gateway.providers.base import Provider
 from gateway.providers.openai import OpenAIProvider
 from gateway.providers.simulator import SimulatorProvider
 from gateway.providers.upstream import UpstreamClient
+from gateway.resilience.attempts import RetryPolicy
+from gateway.resilience.circuit import CircuitPolicy
+from gateway.resilience.deployments import Deployment
 from gateway.routing.store import RouterConfigStore
 from gateway.settings import Settings
 from gateway.store.queue import WriteQueue
@@ -62,6 +65,8 @@ class Services:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     # Spans for the pipeline; NoTracing (nothing at all) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
     tracing: Tracing = field(default_factory=NoTracing)
+    # Resilience: each catalog model's deployments (their circuits are per-process state).
+    deployments: dict[str, list[Deployment]] = field(default_factory=dict)
 
 
 _PROVIDER_CLASSES: dict[str, type[OpenAIProvider] | type[AnthropicProvider]] = {
@@ -92,6 +97,36 @@ def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamC
     for name, entry in config.providers.items():
         providers[name] = _PROVIDER_CLASSES[entry.dialect](name, entry.base_url, entry.api_key, client)
     return providers
+
+
+def provider_specs(settings: Settings, config: GatewayConfig) -> dict[str, ProviderEntry]:
+    """How each network provider is reached, so a deployment can inherit what it does not set."""
+    specs = {
+        "anthropic": ProviderEntry("anthropic", settings.anthropic_base_url, settings.anthropic_api_key),
+        "openai": ProviderEntry("openai", settings.openai_base_url, settings.openai_api_key),
+    }
+    specs.update(config.providers)
+    return specs
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.retry_max_attempts,
+        budget_s=settings.retry_budget_s,
+        backoff_base_s=settings.retry_backoff_base_s,
+        backoff_max_s=settings.retry_backoff_max_s,
+        max_wait_s=settings.retry_max_wait_s,
+    )
+
+
+def circuit_policy(settings: Settings) -> CircuitPolicy:
+    return CircuitPolicy(
+        failures=settings.circuit_failures,
+        failure_rate=settings.circuit_failure_rate,
+        window_s=settings.circuit_window_s,
+        min_requests=settings.circuit_min_requests,
+        cooldown_s=settings.circuit_cooldown_s,
+    )
 
 
 def build_prices(catalog: Catalog, config: GatewayConfig) -> dict[str, ModelPrice | None]:

@@ -67,6 +67,28 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     otel_endpoint: str | None = None
     otel_service_name: str = "llm-gateway"
 
+    # Resilience (README, Resilience). Off: one attempt, no circuits, no keep-alives (the
+    # bench's baseline for what the machinery costs).
+    resilience: bool = True
+    first_byte_timeout_s: float = 60.0
+    stream_idle_timeout_s: float = 300.0
+    request_timeout_s: float = 600.0
+    keepalive_s: float = 15.0
+    retry_max_attempts: int = 4
+    retry_budget_s: float = 30.0
+    retry_backoff_base_s: float = 0.25
+    retry_backoff_max_s: float = 4.0
+    retry_max_wait_s: float = 10.0
+    circuit_failures: int = 5
+    circuit_failure_rate: float = 0.5
+    circuit_window_s: float = 30.0
+    circuit_min_requests: int = 10
+    circuit_cooldown_s: float = 15.0
+    default_fallbacks: bool = True
+    fallback_max_models: int = 2
+    # Retry-After on the gateway's own 503s (database away, no deployment available).
+    service_retry_after_s: float = 2.0
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment (or a given mapping, for tests)."""
@@ -85,11 +107,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             except ValueError as exc:
                 raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
 
-        def flag(name: str) -> bool:
-            raw = (opt(name) or "off").lower()
-            if raw in ("1", "true", "on", "yes"):
+        def flag(name: str, default: bool) -> bool:
+            raw = opt(name)
+            if raw is None:
+                return default
+            value = raw.strip().lower()
+            if value in ("1", "on", "true", "yes"):
                 return True
-            if raw in ("0", "false", "off", "no"):
+            if value in ("0", "off", "false", "no"):
                 return False
             raise SettingsError(f"{name} must be on or off, got {raw!r}")
 
@@ -120,9 +145,28 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             email_from=opt("GATEWAY_EMAIL_FROM") or "gateway@localhost",
             max_body_bytes=int(num("GATEWAY_MAX_BODY_BYTES", 4 * 1024 * 1024)),
             upstream_timeout_s=num("GATEWAY_UPSTREAM_TIMEOUT_S", 600.0),
+            upstream_connect_timeout_s=num("GATEWAY_CONNECT_TIMEOUT_S", 10.0),
+            resilience=flag("GATEWAY_RESILIENCE", True),
+            first_byte_timeout_s=num("GATEWAY_FIRST_BYTE_TIMEOUT_S", 60.0),
+            stream_idle_timeout_s=num("GATEWAY_STREAM_IDLE_TIMEOUT_S", 300.0),
+            request_timeout_s=num("GATEWAY_REQUEST_TIMEOUT_S", 600.0),
+            keepalive_s=num("GATEWAY_KEEPALIVE_S", 15.0),
+            retry_max_attempts=max(1, int(num("GATEWAY_RETRY_MAX_ATTEMPTS", 4))),
+            retry_budget_s=num("GATEWAY_RETRY_BUDGET_S", 30.0),
+            retry_backoff_base_s=num("GATEWAY_RETRY_BACKOFF_BASE_S", 0.25),
+            retry_backoff_max_s=num("GATEWAY_RETRY_BACKOFF_MAX_S", 4.0),
+            retry_max_wait_s=num("GATEWAY_RETRY_MAX_WAIT_S", 10.0),
+            circuit_failures=max(1, int(num("GATEWAY_CIRCUIT_FAILURES", 5))),
+            circuit_failure_rate=num("GATEWAY_CIRCUIT_FAILURE_RATE", 0.5),
+            circuit_window_s=num("GATEWAY_CIRCUIT_WINDOW_S", 30.0),
+            circuit_min_requests=max(1, int(num("GATEWAY_CIRCUIT_MIN_REQUESTS", 10))),
+            circuit_cooldown_s=num("GATEWAY_CIRCUIT_COOLDOWN_S", 15.0),
+            default_fallbacks=flag("GATEWAY_DEFAULT_FALLBACKS", True),
+            fallback_max_models=max(0, int(num("GATEWAY_FALLBACK_MAX_MODELS", 2))),
+            service_retry_after_s=num("GATEWAY_SERVICE_RETRY_AFTER_S", 2.0),
             principal_cache_ttl_s=num("GATEWAY_CACHE_TTL_S", 30.0),
             log_level=(opt("GATEWAY_LOG_LEVEL") or "INFO").upper(),
-            access_log=flag("GATEWAY_ACCESS_LOG"),
+            access_log=flag("GATEWAY_ACCESS_LOG", False),
             max_header_line_bytes=int(num("GATEWAY_MAX_HEADER_LINE_BYTES", 8 * 1024)),
             max_header_bytes=int(num("GATEWAY_MAX_HEADER_BYTES", 32 * 1024)),
             max_header_count=int(num("GATEWAY_MAX_HEADER_COUNT", 100)),

@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from gateway.auth.jwt import JWTVerifier
 from gateway.auth.resolver import PrincipalResolver
 from gateway.catalog import Catalog
-from gateway.config import load_config
+from gateway.config import ConfigError, load_config
 from gateway.http import (
     admin_routes,
     arena_routes,
@@ -36,15 +36,18 @@ from gateway.observe.attempt_span import traced_attempt
 from gateway.observe.request_id import request_id_middleware
 from gateway.observe.tracing import build_tracing
 from gateway.pipeline.admission import build_admission
-from gateway.pipeline.attempt import ProviderAttempt
+from gateway.pipeline.attempt import Attempt, ProviderAttempt
 from gateway.pipeline.conversations import ConversationGate
 from gateway.pipeline.strategy import SingleStrategy, Strategy
 from gateway.policy.budget import BudgetGuard
 from gateway.policy.budget_guard import build_budget_guard
 from gateway.providers.base import Provider
 from gateway.providers.upstream import AiohttpUpstream, UpstreamClient
+from gateway.resilience.deployments import Deployment, build_deployments
+from gateway.resilience.fallback import check_configured
+from gateway.resilience.seam import ResilientAttempt
 from gateway.routing.store import RouterConfigStore
-from gateway.services import Services, build_prices, build_providers
+from gateway.services import Services, build_prices, build_providers, circuit_policy, provider_specs, retry_policy
 from gateway.settings import Settings
 from gateway.store.queue import WriteQueue
 
@@ -92,7 +95,9 @@ async def open_services(
         upstream
         if upstream is not None
         else AiohttpUpstream(
-            timeout_s=settings.upstream_timeout_s, connect_timeout_s=settings.upstream_connect_timeout_s
+            # With resilience on, the stream reader keeps its own idle and total deadlines.
+            timeout_s=None if settings.resilience else settings.upstream_timeout_s,
+            connect_timeout_s=settings.upstream_connect_timeout_s,
         )
     )
     catalog = Catalog.with_overrides(config.models)
@@ -109,12 +114,35 @@ async def open_services(
     tracing = build_tracing(settings, span_exporter)
     background: list[asyncio.Task[None]] = []
     budget = (budget_factory or build_budget_guard)(settings, pool, queue, prices, background)
+    live = providers if providers is not None else build_providers(settings, config, client)
+    deployments: dict[str, list[Deployment]] = {}
+    attempt: Attempt = ProviderAttempt(m)
+    if settings.resilience:
+        problems = check_configured(catalog, config.fallbacks)
+        if problems:
+            raise ConfigError("GATEWAY_CONFIG: " + "; ".join(problems))
+        deployments = build_deployments(
+            catalog, live, provider_specs(settings, config), config, client, circuit_policy(settings)
+        )
+        m.watch_deployments(deployments, asyncio.get_running_loop().time)
+        attempt = ResilientAttempt(
+            settings=settings,
+            catalog=catalog,
+            fallbacks=config.fallbacks,
+            deployments=deployments,
+            policy=retry_policy(settings),
+            metrics=m,
+            tracing=tracing,
+        )
+    else:
+        attempt = traced_attempt(attempt, tracing)
     services = Services(
         settings=settings,
         config=config,
         pool=pool,
         catalog=catalog,
-        providers=providers if providers is not None else build_providers(settings, config, client),
+        providers=live,
+        deployments=deployments,
         prices=prices,
         resolver=PrincipalResolver(pool, settings.principal_cache_ttl_s),
         jwt=JWTVerifier(settings),
@@ -123,7 +151,7 @@ async def open_services(
         router_store=RouterConfigStore(pool),
         budget=budget,
         admission=build_admission(budget),
-        attempt=traced_attempt(ProviderAttempt(m), tracing),
+        attempt=attempt,
         strategies=strategies if strategies is not None else {"single": SingleStrategy()},
         conversations=ConversationGate(pool),
         database_url=url,

@@ -25,9 +25,12 @@ from psycopg_pool import PoolTimeout
 
 from gateway.errors import GatewayError, InvalidRequest, NotFound, PayloadTooLarge, ServiceUnavailable
 from gateway.pipeline.codecs import ANTHROPIC_MESSAGES, OPENAI_CHAT, Codec
+from gateway.resilience.retry import retry_after_header
 
 log = logging.getLogger(__name__)
 _enc = msgspec.json.Encoder()
+# Retry-After on 503s before the app's services exist (else GATEWAY_SERVICE_RETRY_AFTER_S).
+_DEFAULT_RETRY_AFTER_S = 2.0
 
 
 def codec_for_path(path: str) -> Codec:
@@ -38,6 +41,19 @@ def codec_for_path(path: str) -> Codec:
 def error_body(path: str, exc: GatewayError) -> bytes:
     """The error as the endpoint's dialect shapes it (the codecs own the shapes)."""
     return codec_for_path(path).error_body(exc)
+
+
+def error_headers(exc: GatewayError, default_retry_after_s: float) -> dict[str, str]:
+    """Headers an error carries: its own, and ``Retry-After`` on every 429 and 503.
+
+    A provider's (or a limit's) hint is passed on; without one, ``default_retry_after_s``
+    (GATEWAY_SERVICE_RETRY_AFTER_S), so clients back off instead of hammering.
+    """
+    headers = dict(exc.extra_headers or {})
+    if exc.status in (429, 503):
+        seconds = exc.retry_after_s if exc.retry_after_s is not None else default_retry_after_s
+        headers["retry-after"] = retry_after_header(seconds)
+    return headers
 
 
 def error_response(path: str, exc: GatewayError, headers: dict[str, str] | None = None) -> Response[bytes]:
@@ -75,4 +91,8 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     # Routes behind the request-id middleware put their id in the scope; a path no route
     # matched never reached it, so its error gets a fresh one.
     rid = request.scope.get("state", {}).get("request_id") or str(uuid.uuid4())
-    return error_response(request.url.path, gw, {"x-request-id": rid})
+    services = getattr(request.app.state, "services", None)
+    default = services.settings.service_retry_after_s if services is not None else _DEFAULT_RETRY_AFTER_S
+    headers = error_headers(gw, default)
+    headers["x-request-id"] = rid
+    return error_response(request.url.path, gw, headers)

@@ -23,7 +23,14 @@ from gateway.services import Services
 _JSON = (b"content-type", b"application/json")
 # Only the headers the pipeline reads are decoded (and those the codecs forward upstream).
 _READ_HEADERS = frozenset(
-    (b"authorization", b"x-api-key", b"content-length", b"x-conversation-id", b"x-request-type")
+    (
+        b"authorization",
+        b"x-api-key",
+        b"content-length",
+        b"x-conversation-id",
+        b"x-request-type",
+        b"x-gateway-timeout-ms",
+    )
 ) | frozenset(name.encode() for codec in CODECS.values() for name in codec.forwarded_headers)
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 

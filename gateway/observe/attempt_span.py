@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.observe.tracing import OtelTracing, Tracing
 from gateway.pipeline.attempt import Attempt
-from gateway.pipeline.context import ModelCall
+from gateway.pipeline.context import ModelCall, RequestContext
 from gateway.providers.upstream import UpstreamResponse
 
 
@@ -15,7 +15,7 @@ class TracedAttempt:
         self._inner = inner
         self._tracing = tracing
 
-    async def __call__(self, call: ModelCall, body: bytes) -> UpstreamResponse:
+    async def __call__(self, call: ModelCall, body: bytes, ctx: RequestContext | None = None) -> UpstreamResponse:
         attrs: dict[str, str | int | float | bool] = {
             "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": call.entry.provider,
@@ -26,11 +26,14 @@ class TracedAttempt:
             "gen_ai.request.max_tokens": call.max_output_tokens,
         }
         with self._tracing.span(f"chat {call.entry.upstream}", attrs, client=True) as span:
-            resp = await self._inner(call, body)
+            resp = await self._inner(call, body, ctx)
             span.set_attributes({"http.response.status_code": resp.status})
             return resp
 
 
 def traced_attempt(inner: Attempt, tracing: Tracing) -> Attempt:
-    """``inner`` itself when tracing is off (no wrapper on the hot path), else wrapped in a span."""
+    """``inner`` itself when tracing is off (no wrapper on the hot path), else wrapped in a span.
+
+    With resilience on, ``ResilientAttempt`` makes the span of each attempt itself.
+    """
     return TracedAttempt(inner, tracing) if isinstance(tracing, OtelTracing) else inner

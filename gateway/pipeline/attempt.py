@@ -17,48 +17,23 @@ import logging
 import time
 from typing import Protocol
 
-from gateway.dialects import upstream_error_message
-from gateway.errors import (
-    GatewayError,
-    InvalidRequest,
-    PayloadTooLarge,
-    RateLimited,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
+from gateway.errors import UpstreamError
 from gateway.metrics import Metrics
-from gateway.pipeline.context import ModelCall
+from gateway.pipeline.context import ModelCall, RequestContext
 from gateway.providers.upstream import UpstreamResponse
+from gateway.resilience.attempts import upstream_failure
 
 log = logging.getLogger(__name__)
 
 
 class Attempt(Protocol):
-    """Send one model call's body; return a successful response head or raise ``GatewayError``."""
+    """Send one model call's body; return a successful response head or raise ``GatewayError``.
 
-    async def __call__(self, call: ModelCall, body: bytes) -> UpstreamResponse: ...
+    ``ctx`` is the client request, for attempts that may rebuild the body for another model
+    (``gateway.resilience.seam.ResilientAttempt``: fallbacks in the other dialect).
+    """
 
-
-def upstream_failure(provider: str, status: int, body: bytes) -> GatewayError:
-    """An upstream error status as the gateway's own error, with the provider's words."""
-    said = upstream_error_message(body)
-    if status in (400, 422):
-        return InvalidRequest(f"the provider refused the request: {said}", code="upstream_invalid_request")
-    if status == 413:
-        return PayloadTooLarge(f"the provider says the request is too large: {said}")
-    if status == 429:
-        return RateLimited(f"the provider is rate limiting: {said}", code="upstream_rate_limited")
-    if status in (401, 403):
-        return UpstreamError(
-            f"the provider '{provider}' refused the gateway's credentials ({status}): {said}",
-            code="upstream_auth",
-        )
-    if status in (503, 529):
-        return UpstreamUnavailable(f"the provider '{provider}' is overloaded or unavailable: {said}")
-    if status == 504:
-        return UpstreamTimeout(f"the provider '{provider}' timed out: {said}")
-    return UpstreamError(f"the provider '{provider}' failed ({status}): {said}")
+    async def __call__(self, call: ModelCall, body: bytes, ctx: RequestContext | None = None) -> UpstreamResponse: ...
 
 
 class ProviderAttempt:
@@ -67,7 +42,7 @@ class ProviderAttempt:
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
 
-    async def __call__(self, call: ModelCall, body: bytes) -> UpstreamResponse:
+    async def __call__(self, call: ModelCall, body: bytes, ctx: RequestContext | None = None) -> UpstreamResponse:
         provider = call.provider
         t0 = time.perf_counter()
         try:

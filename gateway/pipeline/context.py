@@ -7,7 +7,9 @@ others (cascade, parallel); each call has its own id, route, admission holds and
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.auth.principal import Principal
 from gateway.config import ModelEntry
@@ -53,6 +55,9 @@ class RequestContext:
     conversation_id: str | None = None
     conversation_turn: int = 1
     calls: int = 0  # model calls made so far (derives their ids)
+    # The total deadline in seconds from arrival (GATEWAY_REQUEST_TIMEOUT_S, or lower by
+    # X-Gateway-Timeout-Ms); None when resilience is off.
+    timeout_s: float | None = None
 
     @property
     def stream(self) -> bool:
@@ -71,6 +76,7 @@ class RequestContext:
             headers["x-gateway-tier"] = self.decision.complexity
         if self.conversation_id is not None:
             headers["x-conversation-id"] = self.conversation_id
+        headers.update(call.attempt_headers())
         return headers
 
 
@@ -103,6 +109,25 @@ class ModelCall:
     upstream_wait: float = 0.0
     first_byte_at: float | None = None
     settled: bool = False
+    # Resilience (gateway.resilience): upstream attempts made, the model a fallback replaced,
+    # the deployment that served, the failed attempts (FailedAttempt), the loop time the
+    # request must end by, and what to tell the deployment when the call settles (its
+    # circuit verdict: True ok, False failed, None no verdict).
+    attempts: int = 1
+    fell_back_from: str | None = None
+    deployment: str | None = None
+    failed_attempts: list[Any] = field(default_factory=list)
+    deadline_at: float | None = None
+    on_settled: Callable[[bool | None], None] | None = None
+
+    def attempt_headers(self) -> dict[str, str]:
+        """``X-Gateway-Attempts`` / ``X-Gateway-Fallback``, only when a retry or fallback happened."""
+        if self.attempts <= 1 and self.fell_back_from is None:
+            return {}
+        headers = {"x-gateway-attempts": str(self.attempts)}
+        if self.fell_back_from is not None:
+            headers["x-gateway-fallback"] = self.fell_back_from
+        return headers
 
     def policy_request(self, ctx: RequestContext) -> PolicyRequest:
         return PolicyRequest(

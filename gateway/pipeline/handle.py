@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from gateway.config import ModelEntry
 from gateway.errors import GatewayError, InvalidRequest
-from gateway.http.errors import as_gateway_error
+from gateway.http.errors import as_gateway_error, error_headers
 from gateway.observe.logs import request_id as log_request_id
 from gateway.pipeline.codecs import Codec, ParsedRequest
 from gateway.pipeline.context import REQUEST_TYPES, ModelCall, RequestContext
@@ -33,6 +33,7 @@ from gateway.pipeline.resolve import Resolved, authenticate, resolve_model, syst
 from gateway.pipeline.route import route_for
 from gateway.pipeline.settlement import Settlement
 from gateway.pipeline.strategy import Exchange, Strategy
+from gateway.resilience.deadlines import TIMEOUT_HEADER, total_deadline_s
 
 if TYPE_CHECKING:
     from gateway.services import Services
@@ -123,7 +124,7 @@ async def handle(services: Services, codec: Codec, door: Door) -> None:
                     # No model call was admitted: count the refusal here (settlement counts calls).
                     services.metrics.child(services.metrics.requests, codec.endpoint, "-", "-", str(gw.status)).inc()
                 tracing.annotate({"error.type": gw.code, "http.response.status_code": gw.status})
-                await _send_error(codec, door, gw, request_id)
+                await _send_error(codec, door, gw, request_id, services.settings.service_retry_after_s)
     finally:
         if services.settings.access_log:
             _access_line(codec, door, request_id, started, opened)
@@ -158,12 +159,14 @@ def _access_line(codec: Codec, door: Door, request_id: str, started: float, open
     )
 
 
-async def _send_error(codec: Codec, door: Door, exc: GatewayError, request_id: str) -> None:
+async def _send_error(codec: Codec, door: Door, exc: GatewayError, request_id: str, retry_after_s: float) -> None:
     if door.started:
         await door.send(codec.error_frame(exc) + codec.stream_end)
         await door.close_stream()
     else:
-        await door.respond(exc.status, {"x-request-id": request_id}, codec.error_body(exc))
+        # Retry-After on 429/503 (the provider's, or the gateway's own), X-Gateway-Attempts.
+        headers = {"x-request-id": request_id, **error_headers(exc, retry_after_s)}
+        await door.respond(exc.status, headers, codec.error_body(exc))
 
 
 async def _run(
@@ -184,6 +187,8 @@ async def _run(
         conversation_header=headers.get("x-conversation-id"),
         conversation_turn=max(1, sum(1 for role, _ in parsed.turns if role == "user")),
     )
+    if services.settings.resilience:
+        ctx.timeout_s = total_deadline_s(services.settings.request_timeout_s, headers.get(TIMEOUT_HEADER))
     resolved = await resolve_model(services, ctx)
     if services.tracing.enabled:
         services.tracing.annotate(_request_attributes(ctx, resolved))

@@ -11,13 +11,14 @@ import asyncio
 import time
 
 from gateway.dialects.sse import SSEParser
-from gateway.errors import UpstreamError
+from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.pipeline.attempt import report_failure
 from gateway.pipeline.context import ModelCall, RequestContext
 from gateway.pipeline.door import Door
 from gateway.pipeline.route import StreamRelay
 from gateway.pipeline.settlement import Settlement
 from gateway.providers.upstream import UpstreamResponse
+from gateway.resilience.keepalive import TOTAL_DEADLINE_MESSAGE, keepalive_frame, paced
 
 
 async def relay_whole(
@@ -26,7 +27,14 @@ async def relay_whole(
     """Read the whole answer, settle the call, send the client's response."""
     t0 = time.perf_counter()
     try:
-        data = await resp.read()
+        if call.deadline_at is None:
+            data = await resp.read()
+        else:
+            try:
+                async with asyncio.timeout_at(call.deadline_at):
+                    data = await resp.read()
+            except TimeoutError:
+                raise UpstreamTimeout(TOTAL_DEADLINE_MESSAGE) from None
     except UpstreamError as exc:
         call.upstream_wait += time.perf_counter() - t0
         report_failure(settlement.services.metrics, call, exc.code, None, exc)
@@ -60,11 +68,28 @@ async def relay_stream(
     parser = SSEParser()
     status, http_status = "success", 200
     await door.open_stream(ctx.response_headers(call))
+    settings = settlement.services.settings
+    keepalive = b""
+    if call.deadline_at is None:
+        source = resp.chunks()
+    else:
+        # Idle and total deadlines, and keep-alives (b"" ticks) during long silences.
+        keepalive = keepalive_frame(ctx.codec.dialect)
+        source = paced(
+            resp.read_chunk,
+            idle_s=settings.stream_idle_timeout_s,
+            keepalive_s=settings.keepalive_s,
+            deadline_at=call.deadline_at,
+        )
     try:
         t = time.perf_counter()
-        async for chunk in resp.chunks():
+        async for chunk in source:
             now = time.perf_counter()
             call.upstream_wait += now - t
+            if not chunk:
+                await door.send(keepalive)
+                t = time.perf_counter()
+                continue
             payload = relay.feed(parser.feed(chunk))
             if payload:
                 if call.first_byte_at is None:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from gateway.errors import GatewayError
 from gateway.pipeline.admission import release_all
+from gateway.pipeline.codecs import CODECS
 from gateway.pipeline.context import ModelCall, RequestContext
 from gateway.pipeline.conversations import turn_append
 from gateway.pipeline.door import ClientGone
@@ -66,6 +68,44 @@ def _usage(
             estimated=True,
         )
     return usage
+
+
+def billable_attempts(services: Services, ctx: RequestContext, call: ModelCall) -> list[UsageRecord]:
+    """A row (status ``error``) for each failed attempt that reported tokens: the provider bills it.
+
+    Each row has its own request id (derived from the call's, so a replay writes it once)
+    and names the call in ``attempt_of``; it holds no budget reservation.
+    """
+    rows: list[UsageRecord] = []
+    for i, f in enumerate(call.failed_attempts, start=1):
+        if not f.usage:
+            continue
+        model = f.model
+        usage = CODECS[f.dialect].usage(f.usage) or Usage()
+        price = services.prices.get(model.id)
+        rows.append(
+            UsageRecord(
+                request_id=str(uuid.uuid5(uuid.UUID(call.request_id), f"attempt-{i}")),
+                organization_id=ctx.principal.organization_id,
+                user_id=ctx.principal.user_id,
+                model=model.id,
+                provider=model.provider,
+                tier=model.tier,
+                created_at=ctx.created_at,
+                conversation_id=ctx.conversation_id,
+                request_type=ctx.request_type,
+                prompt_tokens=usage.input_tokens,
+                completion_tokens=usage.output_tokens,
+                cache_creation_tokens=usage.cache_write_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                cost_millicents=cost_millicents(price, usage) if price is not None else 0,
+                status="error",
+                auto_routed=ctx.decision is not None,
+                deployment=f.deployment,
+                attempt_of=call.request_id,
+            )
+        )
+    return rows
 
 
 class Settlement:
@@ -117,6 +157,10 @@ class Settlement:
         if call.settled:
             return 0
         call.settled = True
+        if call.on_settled is not None:
+            # The serving deployment's in-flight slot and circuit verdict (a client who left
+            # says nothing about the deployment's health).
+            call.on_settled(True if status == "success" else None if status == "cancelled" else False)
         services = self.services
         with services.tracing.span("gateway settlement", {"gateway.status": status}) as span:
             cost, measured = self._settle(call, status, usage, usage_final, reply_text, thinking, http_status)
@@ -197,8 +241,11 @@ class Settlement:
                 latency_ms=latency_ms,
                 ttft_ms=ttft_ms,
                 reserved_millicents=call.reserved_millicents,
+                deployment=call.deployment,
             )
         )
+        for record in billable_attempts(services, ctx, call):
+            q.put(record)
         primary = call.request_id == ctx.request_id
         d = ctx.decision
         if d is not None and primary:
@@ -216,12 +263,19 @@ class Settlement:
                     score=d.score,
                     confidence=d.confidence,
                     reasoning=d.reasoning
-                    + (" (fell back to the nearest tier this caller may use)" if ctx.auto_fell_back else ""),
+                    + (" (fell back to the nearest tier this caller may use)" if ctx.auto_fell_back else "")
+                    + (
+                        f" (model {call.fell_back_from} failed; {call.entry.id} served after {call.attempts} attempts)"
+                        if call.fell_back_from
+                        else ""
+                    ),
                     query_length=d.query_length,
                     request_succeeded=status == "success",
                     response_tokens=usage.output_tokens,
                     estimated_cost_millicents=cost,
                     config_version=d.config_version,
+                    fallback_from=call.fell_back_from,
+                    attempts=call.attempts,
                 )
             )
             services.metrics.child(services.metrics.routing, d.complexity).inc()

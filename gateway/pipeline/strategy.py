@@ -52,7 +52,7 @@ class Exchange:
 
     async def attempt(self, call: ModelCall, body: bytes) -> UpstreamResponse:
         """Send one call (through the services' attempt chain: retries, fallbacks)."""
-        return await self.services.attempt(call, body)
+        return await self.services.attempt(call, body, self.ctx)
 
     async def add_call(self, resolved: Resolved, max_output_tokens: int) -> ModelCall:
         """Another model call for this request, tracked by settlement and admitted like the first."""

@@ -27,5 +27,12 @@ class AnthropicProvider:
             self._headers["x-api-key"] = api_key
         self._client = client
 
-    async def send(self, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
-        return await self._client.post(self._url, {**self._headers, **headers} if headers else self._headers, body)
+    async def send(
+        self, body: bytes, headers: Mapping[str, str] | None = None, *, first_byte_timeout_s: float | None = None
+    ) -> UpstreamResponse:
+        return await self._client.post(
+            self._url,
+            {**self._headers, **headers} if headers else self._headers,
+            body,
+            first_byte_timeout_s=first_byte_timeout_s,
+        )

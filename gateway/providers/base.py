@@ -13,10 +13,13 @@ class Provider(Protocol):
     name: str
     dialect: Dialect
 
-    async def send(self, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
+    async def send(
+        self, body: bytes, headers: Mapping[str, str] | None = None, *, first_byte_timeout_s: float | None = None
+    ) -> UpstreamResponse:
         """POST ``body`` (already in this provider's dialect) and return the raw response.
 
         ``headers`` are client headers the provider defines (e.g. ``anthropic-beta``), added to
-        the provider's own; they never carry credentials.
+        the provider's own; they never carry credentials. ``first_byte_timeout_s`` bounds the
+        wait for the response headers.
         """
         ...

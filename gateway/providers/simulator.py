@@ -83,9 +83,12 @@ def _prompt_chars(req: dict[str, Any]) -> int:
 class _SimResponse:
     def __init__(self, status: int, body: bytes | None, stream: AsyncIterator[bytes] | None) -> None:
         self.status = status
+        self.headers: dict[str, str] = {}
         self.content_type: str | None = "application/json" if body is not None else "text/event-stream"
         self._body = body
         self._stream = stream
+        self._iter: AsyncIterator[bytes] | None = None
+        self._pending: asyncio.Future[bytes] | None = None
 
     async def read(self) -> bytes:
         if self._body is not None:
@@ -99,6 +102,22 @@ class _SimResponse:
             return
         async for c in self._stream:
             yield c
+
+    async def _next(self) -> bytes:
+        if self._iter is None:
+            self._iter = self.chunks()
+        try:
+            return await anext(self._iter)
+        except StopAsyncIteration:
+            return b""
+
+    async def read_chunk(self) -> bytes:
+        # The generator dies if cancelled mid-sleep, so it runs as a shielded task.
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(self._next())
+        chunk = await asyncio.shield(self._pending)
+        self._pending = None
+        return chunk
 
     async def close(self) -> None:
         return None
@@ -116,7 +135,9 @@ class SimulatorProvider:
         self._full = {"anthropic": self._anthropic_full, "openai": self._openai_full}[dialect]
         self._frames = {"anthropic": self._anthropic_frames, "openai": self._openai_frames}[dialect]
 
-    async def send(self, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
+    async def send(
+        self, body: bytes, headers: Mapping[str, str] | None = None, *, first_byte_timeout_s: float | None = None
+    ) -> UpstreamResponse:
         req = _dec.decode(body)
         input_tokens = max(1, _prompt_chars(req) // 4)
         limit = int(req.get("max_tokens") or req.get("max_completion_tokens") or 256)

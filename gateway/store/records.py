@@ -34,6 +34,10 @@ class UsageRecord(msgspec.Struct, tag="usage", frozen=True, kw_only=True):
     ttft_ms: int | None = None
     # Budget reservation to release when this row lands (0 = none).
     reserved_millicents: int = 0
+    # The deployment that served (or failed); for a billable failed attempt, the client
+    # request's id (this row's request_id is then the attempt's own).
+    deployment: str | None = None
+    attempt_of: str | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -58,6 +62,9 @@ class DecisionRecord(msgspec.Struct, tag="decision", frozen=True, kw_only=True):
     response_tokens: int | None = None
     estimated_cost_millicents: int | None = None
     config_version: int | None = None
+    # Set when the model AUTO chose failed and another served (resilience fallback).
+    fallback_from: str | None = None
+    attempts: int | None = None
 
 
 class ConversationAppend(msgspec.Struct, tag="conversation", frozen=True, kw_only=True):

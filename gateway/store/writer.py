@@ -25,15 +25,16 @@ _json = msgspec.json.Encoder()
 _USAGE_SQL = """
 INSERT INTO llm_usage (organization_id, user_id, conversation_id, model, request_type, prompt_tokens,
     completion_tokens, total_tokens, cache_creation_tokens, cache_read_tokens, estimated_cost_millicents,
-    created_at, provider, tier, status, usage_estimated, request_id, auto_routed, latency_ms, ttft_ms)
+    created_at, provider, tier, status, usage_estimated, request_id, auto_routed, latency_ms, ttft_ms,
+    deployment, attempt_of)
 SELECT u.organization_id, u.user_id, c.id, u.model, u.request_type, u.prompt_tokens, u.completion_tokens,
     u.prompt_tokens + u.completion_tokens + u.cache_creation_tokens + u.cache_read_tokens,
     u.cache_creation_tokens, u.cache_read_tokens, u.cost_millicents, u.created_at, u.provider, u.tier,
-    u.status, u.usage_estimated, u.request_id, u.auto_routed, u.latency_ms, u.ttft_ms
+    u.status, u.usage_estimated, u.request_id, u.auto_routed, u.latency_ms, u.ttft_ms, u.deployment, u.attempt_of
 FROM json_to_recordset(%s::json) AS u(organization_id uuid, user_id uuid, conversation_id text, model text,
     request_type text, prompt_tokens int, completion_tokens int, cache_creation_tokens int, cache_read_tokens int,
     cost_millicents int, created_at timestamptz, provider text, tier text, status text, usage_estimated bool,
-    request_id uuid, auto_routed bool, latency_ms int, ttft_ms int)
+    request_id uuid, auto_routed bool, latency_ms int, ttft_ms int, deployment text, attempt_of uuid)
 LEFT JOIN conversations c ON c.id = u.conversation_id
 ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING
 """
@@ -41,8 +42,8 @@ ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING
 _DECISION_SQL = """
 INSERT INTO routing_decisions (created_at, user_id, organization_id, conversation_id, provider,
     conversation_turn, selected_model, tier, score, confidence, reasoning, query_length, request_succeeded,
-    response_tokens, estimated_cost_millicents, request_id, config_version)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    response_tokens, estimated_cost_millicents, request_id, config_version, fallback_from, attempts)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING
 """
 
@@ -94,6 +95,8 @@ def _decision_params(r: DecisionRecord) -> tuple[Any, ...]:
         r.estimated_cost_millicents,
         r.request_id,
         r.config_version,
+        r.fallback_from,
+        r.attempts,
     )
 
 

@@ -109,6 +109,9 @@ def test_readiness_fails_when_the_database_is_down(tmp_path: Path) -> None:
         )
         assert resp.status_code == 503, resp.text
         assert resp.json()["error"]["type"] == "server_error"
+        # The gateway's own 503s say when to come back (GATEWAY_SERVICE_RETRY_AFTER_S).
+        assert resp.headers["retry-after"] == "2"
+        assert ready.headers["retry-after"] == "2"
     finally:
         server.stop()
 

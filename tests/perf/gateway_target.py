@@ -141,9 +141,14 @@ def start(
     cwd: Path,
     *,
     bootstrap_args: list[str] | None = None,
+    name: str = "gateway",
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[Child, str]:
-    """Migrate, bootstrap an org and key, serve one worker; return the child and its API key."""
-    env = _env(db.url, mock_port)
+    """Migrate, bootstrap an org and key, serve one worker; return the child and its API key.
+
+    ``extra_env`` adds settings (e.g. ``GATEWAY_RESILIENCE=off``, a ``GATEWAY_CONFIG``).
+    """
+    env = {**_env(db.url, mock_port), **(extra_env or {})}
     _cli(["migrate"], env, cwd)
     out = _cli(["bootstrap", "--org", "bench", "--email", "bench@example.com", *(bootstrap_args or [])], env, cwd)
     line = next((ln for ln in reversed(out.splitlines()) if ln.lstrip().startswith("{")), None)
@@ -151,6 +156,6 @@ def start(
         raise RuntimeError(f"`gateway bootstrap` printed no JSON line: {out[-500:]!r}")
     key = msgspec.json.decode(line, type=Bootstrap).api_key
     cmd = [str(_gateway_exe()), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    child = children.start("gateway", cmd, cores=cores, env=env, cwd=cwd)
+    child = children.start(name, cmd, cores=cores, env=env, cwd=cwd)
     wait_http_ok(child, "127.0.0.1", port, "/healthz", _READY_TIMEOUT_S)
     return child, key

@@ -51,6 +51,11 @@ class _Response:
         self.status = reply.status
         self.content_type = reply.content_type
         self.closed = False
+        self._pending: deque[bytes] = deque(reply.chunks or [reply.body or b""])
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return {"content-type": self.content_type} if self.content_type else {}
 
     async def read(self) -> bytes:
         if self._reply.hang:
@@ -64,6 +69,13 @@ class _Response:
             yield chunk
         if self._reply.hang:
             await asyncio.Event().wait()
+
+    async def read_chunk(self) -> bytes:
+        if self._pending:
+            return self._pending.popleft()
+        if self._reply.hang:
+            await asyncio.Event().wait()
+        return b""
 
     async def close(self) -> None:
         self.closed = True
@@ -87,7 +99,9 @@ class ScriptedProvider:
     cancelled: int = 0
     answered: asyncio.Event = field(default_factory=asyncio.Event)  # set once a response head is out
 
-    async def send(self, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
+    async def send(
+        self, body: bytes, headers: Mapping[str, str] | None = None, *, first_byte_timeout_s: float | None = None
+    ) -> UpstreamResponse:
         self.sent.append(Sent(msgspec.json.decode(body), dict(headers or {})))
         reply = self.replies.popleft()
         try:

@@ -41,6 +41,13 @@ def gateway_settings(db_url: str, mock: MockUpstream, data_dir: Path, **override
         simulator="off",
         principal_cache_ttl_s=0.5,
         write_flush_interval_s=0.01,
+        # The shared server answers each scripted failure once, as the tests that script one
+        # expect, and its circuits never open (their state would leak from test to test).
+        # tests/resilience drives retries, fallbacks and circuits on servers of its own.
+        retry_max_attempts=1,
+        default_fallbacks=False,
+        circuit_failures=1_000_000,
+        circuit_min_requests=1_000_000,
     )
     import msgspec
 

@@ -30,6 +30,12 @@ class Script:
     delay_s: float = 0.0
     event_interval_s: float = 0.0
     break_after: int | None = None  # close the connection after this many events
+    # Fault injection (resilience tests): response headers (e.g. Retry-After), closing the
+    # connection before any response (a reset), and a stall after this many stream events.
+    headers: dict[str, str] | None = None
+    reset: bool = False
+    stall_after: int | None = None
+    stall_s: float = 0.0
     raw: bytes | None = None  # a body sent as is, with ``content_type`` (e.g. an HTML error page)
     content_type: str = "application/json"
 
@@ -39,6 +45,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 @dataclass
@@ -112,25 +119,36 @@ class MockUpstream:
     # --- handlers ------------------------------------------------------------------------
     async def _record(self, request: web.Request) -> dict[str, Any]:
         body: dict[str, Any] = msgspec.json.decode(await request.read())
-        self.requests.append(Recorded(request.path, dict(request.headers), body))
+        self.requests.append(Recorded(request.path, dict(request.headers), body, time.monotonic()))
         return body
 
     async def _play(self, request: web.Request, script: Script) -> web.StreamResponse:
         if script.delay_s:
             await asyncio.sleep(script.delay_s)
+        if script.reset:
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)  # never sent: the connection is gone
         if script.raw is not None:
             return web.Response(status=script.status, body=script.raw, content_type=script.content_type)
         if script.events is None:
             return web.Response(
-                status=script.status, body=_enc.encode(script.body or {}), content_type="application/json"
+                status=script.status,
+                body=_enc.encode(script.body or {}),
+                content_type="application/json",
+                headers=script.headers,
             )
-        resp = web.StreamResponse(status=script.status, headers={"content-type": "text/event-stream"})
+        resp = web.StreamResponse(
+            status=script.status, headers={"content-type": "text/event-stream", **(script.headers or {})}
+        )
         await resp.prepare(request)
         for i, frame in enumerate(script.events):
             if script.break_after is not None and i >= script.break_after:
                 assert request.transport is not None
                 request.transport.close()
                 return resp
+            if script.stall_after is not None and i == script.stall_after:
+                await asyncio.sleep(script.stall_s)
             if script.event_interval_s and i:
                 await asyncio.sleep(script.event_interval_s)
             await resp.write(frame)

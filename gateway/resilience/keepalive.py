@@ -1,0 +1,56 @@
+"""Reading a stream under the idle and total deadlines, with keep-alives during silences.
+
+``paced`` yields each upstream chunk as it arrives, and ``b""`` after every ``keepalive_s``
+of silence, so the relay can send the client its dialect's keep-alive (an SSE comment for
+OpenAI clients, an ``event: ping`` for Anthropic ones, both of which the SDKs skip) and no
+proxy or load balancer on the way cuts a stream whose model is thinking. Silence longer than
+``idle_s``, or reaching the total deadline, ends the stream with ``UpstreamTimeout``.
+
+The read must be cancel-safe (``UpstreamResponse.read_chunk``): a timeout here cancels only
+the wait, never data already received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from gateway.errors import UpstreamTimeout
+
+OPENAI_KEEPALIVE = b": keep-alive\n\n"
+ANTHROPIC_KEEPALIVE = b'event: ping\ndata: {"type": "ping"}\n\n'
+TOTAL_DEADLINE_MESSAGE = "the request reached its total deadline (GATEWAY_REQUEST_TIMEOUT_S or X-Gateway-Timeout-Ms)"
+
+
+def keepalive_frame(client_dialect: str) -> bytes:
+    return OPENAI_KEEPALIVE if client_dialect == "openai" else ANTHROPIC_KEEPALIVE
+
+
+async def paced(
+    read_chunk: Callable[[], Awaitable[bytes]], *, idle_s: float, keepalive_s: float, deadline_at: float
+) -> AsyncIterator[bytes]:
+    """Chunks until EOF (``read_chunk`` returns ``b""``); ``b""`` marks a keep-alive tick."""
+    loop = asyncio.get_running_loop()
+    last = loop.time()
+    while True:
+        now = loop.time()
+        wake = min(deadline_at, last + idle_s)
+        if keepalive_s > 0:
+            wake = min(wake, now + keepalive_s)
+        try:
+            async with asyncio.timeout_at(wake):
+                chunk = await read_chunk()
+        except TimeoutError:
+            now = loop.time()
+            if now >= deadline_at:
+                raise UpstreamTimeout(TOTAL_DEADLINE_MESSAGE) from None
+            if now - last >= idle_s:
+                raise UpstreamTimeout(
+                    f"the provider sent nothing for {idle_s:g} s mid-stream (GATEWAY_STREAM_IDLE_TIMEOUT_S)"
+                ) from None
+            yield b""
+            continue
+        if not chunk:
+            return
+        last = loop.time()
+        yield chunk
