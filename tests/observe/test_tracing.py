@@ -19,8 +19,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from gateway.accounts import BootstrapResult
 from gateway.http.app import create_app
+from gateway.observe.attempt_span import TracedAttempt
 from gateway.observe.tracing import NoTracing, build_tracing
 from gateway.pipeline.attempt import ProviderAttempt
+from gateway.resilience.seam import ResilientAttempt
 from gateway.settings import Settings
 from tests.support.fixtures import gateway_settings
 from tests.support.mock_upstream import MockUpstream
@@ -171,6 +173,8 @@ def test_otlp_export_to_a_collector_on_loopback(
 def test_tracing_is_off_by_default(gateway: GatewayServer) -> None:
     assert Settings.from_env({}).otel_endpoint is None
     assert isinstance(build_tracing(Settings.from_env({})), NoTracing)
-    # The shared test gateway runs as production does by default: no tracer, no attempt wrapper.
+    # The shared test gateway runs as production does by default: no tracer, no attempt wrapper
+    # (the attempt is the resilient one itself, which makes no spans when tracing is off).
     assert isinstance(gateway.services.tracing, NoTracing)
-    assert type(gateway.services.attempt) is ProviderAttempt
+    assert type(gateway.services.attempt) in (ProviderAttempt, ResilientAttempt)
+    assert not isinstance(gateway.services.attempt, TracedAttempt)
