@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 import psycopg
 
+from gateway.routing.train_cli import add_train_command, add_train_options
 from router import DEFAULT_CONFIG, Conversation, Message, RouterConfig, score_conversation
 from router.calibration import LoggedDecision, mix_of, parse_mix, replay, thresholds_for_mix
 from router.config import decode_config
@@ -27,8 +28,6 @@ from router.crossval import out_of_fold_values
 from router.evaluation import RouterEval, evaluate_routers
 from router.report import ordering_accuracy, table
 from router.types import TIERS
-
-from gateway.routing.train_cli import add_train_command, add_train_options
 
 _JSON = msgspec.json.Encoder()
 _ATTACHMENT_TYPES = {"image", "image_url", "input_image", "document", "file", "input_file", "input_audio"}

@@ -286,7 +286,9 @@ def with_verdict(result: CheckResult, verdict: bool | None, threshold: int = 50)
         return msgspec.structs.replace(result, reasoning=result.reasoning + "; judge gave no verdict")
     doubt = 15 if verdict else 90
     escalate = doubt >= threshold
-    note = f"judge says {'PASS' if verdict else 'FAIL'}; " + ("escalating" if escalate else f"returning draft {result.best + 1}")
+    note = f"judge says {'PASS' if verdict else 'FAIL'}; " + (
+        "escalating" if escalate else f"returning draft {result.best + 1}"
+    )
     base = result.reasoning.rsplit("; ", 1)[0]
     return msgspec.structs.replace(
         result, doubt=doubt, escalate=escalate, confidence=0.85, needs_judge=False, reasoning=f"{base}; {note}"

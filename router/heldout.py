@@ -17,7 +17,7 @@ from typing import Any
 from router.config import DEFAULT_CONFIG
 from router.evaluation import RouterEval, evaluate_routers
 from router.fitting import folds
-from router.learned_fit import Design, FitParams, fit_weights, predict
+from router.learned_fit import DEFAULT_PARAMS, Design, FitParams, fit_weights, predict
 from router.records import Labeled
 from router.scorer import score_conversation
 from router.types import Conversation, Message
@@ -29,7 +29,7 @@ def out_of_fold(
     x: Design,
     items: Sequence[Labeled],
     groups: Sequence[Sequence[int]],
-    params: FitParams = FitParams(),
+    params: FitParams = DEFAULT_PARAMS,
     progress: Progress | None = None,
 ) -> list[float]:
     """Learned logits, each prompt scored by a model fitted on every group but its own."""
@@ -95,7 +95,7 @@ def heldout_report(
     k: int = 5,
     n_boot: int = 200,
     seed: int = 0,
-    params: FitParams = FitParams(),
+    params: FitParams = DEFAULT_PARAMS,
     progress: Progress | None = None,
     extra: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, Any]:
@@ -105,7 +105,7 @@ def heldout_report(
         ``{"kfold": {group: [RouterEval]}, "loso": {...}}``; ``loso`` is absent with one source.
         Each group lists ``learned`` and the baselines (plus ``extra`` routers, e.g. a stored model).
     """
-    base = baselines(items, seed)
+    base: dict[str, Sequence[float]] = dict(baselines(items, seed))
     if extra:
         base.update(extra)
     kfold = out_of_fold(x, items, folds(len(items), k, seed), params, progress)

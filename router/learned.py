@@ -105,7 +105,9 @@ class ModelArtifact(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
         if self.format != FORMAT:
             out.append(f"format must be {FORMAT!r}, got {self.format!r}")
         if self.format_version > FORMAT_VERSION or self.format_version < 1:
-            out.append(f"format_version {self.format_version} is not readable here (this build reads 1..{FORMAT_VERSION})")
+            out.append(
+                f"format_version {self.format_version} is not readable here (this build reads 1..{FORMAT_VERSION})"
+            )
         if self.kind != KIND:
             out.append(f"kind must be {KIND!r}, got {self.kind!r}")
         out.extend(self.features.problems())

@@ -44,12 +44,18 @@ class Design:
         """The sub-design of the given rows (in that order)."""
         starts, ends = self.indptr[:-1][list(idx)], self.indptr[1:][list(idx)]
         lengths = ends - starts
-        take = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)]) if len(idx) else []
+        take: I64 = (
+            np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
+            if len(idx)
+            else np.zeros(0, dtype=np.int64)
+        )
         indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         return Design(indptr, self.indices[take], self.data[take], self.dense[list(idx)], self.n_buckets)
 
 
-def design(prompts: Sequence[str], features: FeatureConfig, progress: Callable[[int, int], None] | None = None) -> Design:
+def design(
+    prompts: Sequence[str], features: FeatureConfig, progress: Callable[[int, int], None] | None = None
+) -> Design:
     """Featurise prompts exactly as :class:`router.learned.LearnedScorer` does at run time."""
     indptr = [0]
     indices: list[int] = []
@@ -94,7 +100,10 @@ class FitParams:
     learning_rate: float = 0.1
 
 
-def fit_weights(x: Design, target: Sequence[float], params: FitParams = FitParams()) -> tuple[F64, F64, float]:
+DEFAULT_PARAMS = FitParams()
+
+
+def fit_weights(x: Design, target: Sequence[float], params: FitParams = DEFAULT_PARAMS) -> tuple[F64, F64, float]:
     """Minimise mean logistic loss + ``l2``·||w||² by full-batch Adam.
 
     Returns:
@@ -134,7 +143,7 @@ def build_artifact(
     x: Design,
     items: Sequence[Labeled],
     features: FeatureConfig,
-    params: FitParams = FitParams(),
+    params: FitParams = DEFAULT_PARAMS,
     training: dict[str, Any] | None = None,
     *,
     min_weight: float = 1e-4,

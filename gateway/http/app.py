@@ -16,7 +16,7 @@ from gateway.auth.jwt import JWTVerifier
 from gateway.auth.resolver import PrincipalResolver
 from gateway.catalog import Catalog
 from gateway.config import load_config
-from gateway.http import admin_routes, report_routes, router_routes
+from gateway.http import admin_routes, feedback_routes, report_routes, router_routes
 from gateway.http.errors import handle_exception
 from gateway.http.models_route import list_models
 from gateway.http.ops import healthz, metrics, readyz
@@ -130,6 +130,7 @@ def create_app(
             *admin_routes.ROUTES,
             *report_routes.ROUTES,
             *router_routes.ROUTES,
+            *feedback_routes.ROUTES,
         ],
         lifespan=[lifespan],
         exception_handlers={Exception: handle_exception},

@@ -83,6 +83,10 @@ async def put_router_config(request: Request[Any, Any, Any]) -> Response[bytes]:
     problems = msgspec.structs.replace(config, version=0).problems()
     if problems:
         return _invalid_config(problems)
+    if config.model_id is not None and not await services.router_store.models.exists(
+        config.model_id, principal.organization_id
+    ):
+        return _invalid_config([f"model_id {config.model_id} is not a router model this organization may use"])
     saved = await services.router_store.save(principal.organization_id, config, principal.user_id)
     return _config_response(saved, "organization")
 

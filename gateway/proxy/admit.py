@@ -66,6 +66,20 @@ def _prompt_chars(turns: list[tuple[str, str]]) -> int:
     return sum(len(t) for _, t in turns)
 
 
+# How much of an AUTO prompt is kept for training (routing_decisions.query_text).
+KEPT_QUERY_CHARS = 2000
+
+
+def _router_query(services: Services, turns: list[tuple[str, str]]) -> str | None:
+    """The last user turn, cut to :data:`KEPT_QUERY_CHARS`, when the router keeps prompts."""
+    if not services.config.router.keep_prompts:
+        return None
+    for role, text in reversed(turns):
+        if role == "user":
+            return text[:KEPT_QUERY_CHARS]
+    return None
+
+
 def _audit_refusal(services: Services, principal: Principal, request_id: str, model: str, exc: Forbidden) -> None:
     """Queue an audit row for a tier refusal (the write queue keeps it off the request path)."""
     services.queue.put(
@@ -104,7 +118,8 @@ async def admit(
             n_tools=n_tools,
             n_attachments=n_attachments,
         )
-        decision = score_conversation(conv, config)
+        learned = await services.router_store.learned_for(principal.organization_id, config)
+        decision = learned.decide(conv, config) if learned is not None else score_conversation(conv, config)
         provider_name = services.config.router.auto_provider
         if provider_name == "dialect":
             provider_name = dialect
@@ -154,5 +169,6 @@ async def admit(
         user_text="",  # filled only when the request is stored in a conversation
         decision=decision,
         auto_fell_back=fell_back,
+        router_query=_router_query(services, turns) if decision is not None else None,
         conversation_turn=max(1, sum(1 for role, _ in turns if role == "user")),
     )

@@ -30,6 +30,7 @@ class RequestContext:
     user_text: str  # the last user turn; set only for requests stored in a conversation
     decision: Decision | None = None
     auto_fell_back: bool = False
+    router_query: str | None = None  # AUTO only: the prompt kept for training (keep_prompts)
     conversation_id: str | None = None
     conversation_turn: int = 1
     reserved_millicents: int = 0

@@ -119,6 +119,7 @@ def settle(
                 response_tokens=usage.output_tokens,
                 estimated_cost_millicents=cost,
                 config_version=d.config_version,
+                query_text=ctx.router_query,
             )
         )
         services.metrics.child(services.metrics.routing, d.tier).inc()

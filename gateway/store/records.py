@@ -58,6 +58,7 @@ class DecisionRecord(msgspec.Struct, tag="decision", frozen=True, kw_only=True):
     response_tokens: int | None = None
     estimated_cost_millicents: int | None = None
     config_version: int | None = None
+    query_text: str | None = None
 
 
 class ConversationAppend(msgspec.Struct, tag="conversation", frozen=True, kw_only=True):

@@ -1,0 +1,92 @@
+"""Training labels from an organization's own traffic (``gateway router train|eval --from-db``).
+
+What becomes a :class:`router.records.Labeled` (weak = the simple/medium side, strong = complex):
+
+- **Ratings** (``POST /v1/feedback``) on AUTO requests whose prompt was kept
+  (``routing_decisions.query_text``): a weak-side answer rated -1 says the strong model was
+  needed (weak 0, strong 1); rated +1 it was not (1, 1); a strong-side answer rated -1 says
+  the strong model did not help either (0, 0). A strong-side +1 says nothing about the weak
+  model and a 0 says nothing at all: both are skipped.
+- **Preferences** (``preferred_request_id``) between requests of different tiers: the
+  preferred side scores 1, the other 0 (same tier: skipped, it does not inform routing).
+- **Cascade decisions** (``reasoning`` starting ``cascade:``): an escalation is a prompt the
+  drafts could not settle (0, 1); an accepted draft one they could (1, 1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from router.records import Labeled
+
+TIER_RANK = {"simple": 0, "medium": 1, "complex": 2, "basic": 0, "standard": 1, "premium": 2}
+
+_RATINGS_SQL = """
+SELECT f.request_id::text, f.rating, d.tier, d.query_text
+FROM gateway_router_feedback f JOIN routing_decisions d ON d.request_id = f.request_id
+WHERE f.organization_id = %s::uuid AND f.rating IS NOT NULL AND d.query_text IS NOT NULL
+"""
+_PREFERENCES_SQL = """
+SELECT f.request_id::text, COALESCE(d.tier, u.tier), COALESCE(pd.tier, pu.tier), COALESCE(d.query_text, pd.query_text)
+FROM gateway_router_feedback f
+LEFT JOIN routing_decisions d ON d.request_id = f.request_id
+LEFT JOIN llm_usage u ON u.request_id = f.request_id
+LEFT JOIN routing_decisions pd ON pd.request_id = f.preferred_request_id
+LEFT JOIN llm_usage pu ON pu.request_id = f.preferred_request_id
+WHERE f.organization_id = %s::uuid AND f.preferred_request_id IS NOT NULL
+"""
+_CASCADE_SQL = """
+SELECT request_id::text, reasoning, query_text FROM routing_decisions
+WHERE organization_id = %s::uuid AND reasoning LIKE 'cascade:%%' AND query_text IS NOT NULL
+"""
+
+
+def rating_label(request_id: str, rating: int, tier: str, text: str) -> Labeled | None:
+    """A rating as a labeled example (see the module docstring), or None when it says nothing."""
+    strong_side = TIER_RANK.get(tier, 0) >= 2
+    if rating == 0 or (strong_side and rating > 0):
+        return None
+    if strong_side:
+        return Labeled(request_id, "feedback", text, 0.0, 0.0, "rating")
+    return Labeled(request_id, "feedback", text, 1.0 if rating > 0 else 0.0, 1.0, "rating")
+
+
+def preference_label(request_id: str, tier: str | None, preferred_tier: str | None, text: str | None) -> Labeled | None:
+    """A preference between two tiers as a labeled example (None: same or unknown tiers, no prompt)."""
+    if text is None or tier is None or preferred_tier is None:
+        return None
+    rank, preferred_rank = TIER_RANK.get(tier), TIER_RANK.get(preferred_tier)
+    if rank is None or preferred_rank is None or rank == preferred_rank:
+        return None
+    strong_won = preferred_rank > rank
+    return Labeled(request_id, "preference", text, 0.0 if strong_won else 1.0, 1.0 if strong_won else 0.0, "preference")
+
+
+def cascade_label(request_id: str, reasoning: str, text: str) -> Labeled:
+    """A cascade decision: escalated = the drafts needed the strong model."""
+    escalated = "escalating" in reasoning
+    return Labeled(request_id, "cascade", text, 0.0 if escalated else 1.0, 1.0, "cascade")
+
+
+def read_db_labels(url: str, org: str) -> tuple[list[Labeled], dict[str, Any]]:
+    """Every label of an organization (slug, name or id) and how many of each kind."""
+    from gateway.routing.config_cli import _org_id
+
+    items: list[Labeled] = []
+    with psycopg.connect(url) as conn:
+        org_id = _org_id(conn, org)
+        ratings = conn.execute(_RATINGS_SQL, (org_id,)).fetchall()
+        prefs = conn.execute(_PREFERENCES_SQL, (org_id,)).fetchall()
+        cascades = conn.execute(_CASCADE_SQL, (org_id,)).fetchall()
+    got_ratings = [r for r in (rating_label(a, int(b), str(c), str(d)) for a, b, c, d in ratings) if r is not None]
+    got_prefs = [p for p in (preference_label(*row) for row in prefs) if p is not None]
+    got_cascades = [cascade_label(a, str(b), str(c)) for a, b, c in cascades]
+    items = got_ratings + got_prefs + got_cascades
+    account = {
+        "ratings": {"used": len(got_ratings), "skipped": len(ratings) - len(got_ratings)},
+        "preferences": {"used": len(got_prefs), "skipped": len(prefs) - len(got_prefs)},
+        "cascade": {"used": len(got_cascades), "skipped": 0},
+    }
+    return items, account
