@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 import psycopg
 
-from gateway.routing.train_cli import add_train_command, add_train_options
+from gateway.cli.router_train import add_train_command, add_train_options
 from router import DEFAULT_CONFIG, Conversation, Message, RouterConfig, score_conversation
 from router.calibration import LoggedDecision, mix_of, parse_mix, replay, thresholds_for_mix
 from router.config import decode_config
@@ -119,7 +119,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     rows = []
     learned = None
     if args.model:
-        from gateway.routing.train_cli import load_model
+        from gateway.cli.router_train import load_model
 
         learned = load_model(args.model)
     for obj in _read_lines(args.input):
@@ -247,7 +247,7 @@ def _print_eval(result: dict[str, Any]) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     """APGR/CPT/AUC against length and random baselines; tier accuracy on chat cases."""
     if args.model or args.from_db:
-        from gateway.routing.train_cli import cmd_eval_model
+        from gateway.cli.router_train import cmd_eval_model
 
         return cmd_eval_model(args)
     config = _load_config(args.config)

@@ -8,6 +8,7 @@ configuration behind it; the store tells every process, so the next request uses
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -17,6 +18,8 @@ from litestar.handlers import HTTPRouteHandler
 
 from gateway.errors import Forbidden, InvalidRequest
 from gateway.proxy.admit import authenticate
+from gateway.routing.labeled_eval import evaluate_labels
+from gateway.routing.labels import read_labels
 from gateway.routing.summary import RouterSummary, router_summary
 from gateway.services import Services
 from router.config import RouterConfig
@@ -130,7 +133,7 @@ async def get_router_summary(request: Request[Any, Any, Any]) -> RouterSummary:
         entry = catalog.get(model_id)
         return entry.complexity if entry is not None else None
 
-    return await router_summary(
+    summary = await router_summary(
         services.pool,
         complexity_of,
         organization_id=principal.organization_id,
@@ -138,6 +141,14 @@ async def get_router_summary(request: Request[Any, Any, Any]) -> RouterSummary:
         start=start,
         end=end,
     )
+    if principal.sees_whole_org and request.query_params.get("labels", "true") != "false":
+        org = principal.organization_id
+        items, _account = await read_labels(services.pool, org)
+        config = await services.router_store.current(org)
+        learned = await services.router_store.learned_for(org, config)
+        # Fitting held-out models is CPU work: a worker thread keeps the event loop serving.
+        summary.labeled = await asyncio.to_thread(evaluate_labels, items, config, learned)
+    return summary
 
 
 ROUTES: list[HTTPRouteHandler] = [get_router_config, put_router_config, get_router_summary]

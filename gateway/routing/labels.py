@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 
 from router.records import Labeled
 
@@ -70,16 +71,10 @@ def cascade_label(request_id: str, reasoning: str, text: str) -> Labeled:
     return Labeled(request_id, "cascade", text, 0.0 if escalated else 1.0, 1.0, "cascade")
 
 
-def read_db_labels(url: str, org: str) -> tuple[list[Labeled], dict[str, Any]]:
-    """Every label of an organization (slug, name or id) and how many of each kind."""
-    from gateway.routing.config_cli import _org_id
-
-    items: list[Labeled] = []
-    with psycopg.connect(url) as conn:
-        org_id = _org_id(conn, org)
-        ratings = conn.execute(_RATINGS_SQL, (org_id,)).fetchall()
-        prefs = conn.execute(_PREFERENCES_SQL, (org_id,)).fetchall()
-        cascades = conn.execute(_CASCADE_SQL, (org_id,)).fetchall()
+def labels_from_rows(
+    ratings: list[tuple[Any, ...]], prefs: list[tuple[Any, ...]], cascades: list[tuple[Any, ...]]
+) -> tuple[list[Labeled], dict[str, Any]]:
+    """The rows of the three queries as labeled examples, and how many of each were used."""
     got_ratings = [r for r in (rating_label(a, int(b), str(c), str(d)) for a, b, c, d in ratings) if r is not None]
     got_prefs = [p for p in (preference_label(*row) for row in prefs) if p is not None]
     got_cascades = [cascade_label(a, str(b), str(c)) for a, b, c in cascades]
@@ -90,3 +85,23 @@ def read_db_labels(url: str, org: str) -> tuple[list[Labeled], dict[str, Any]]:
         "cascade": {"used": len(got_cascades), "skipped": 0},
     }
     return items, account
+
+
+def read_db_labels(url: str, org: str) -> tuple[list[Labeled], dict[str, Any]]:
+    """Every label of an organization (slug, name or id) and how many of each kind."""
+    from gateway.cli.router_config import _org_id
+
+    with psycopg.connect(url) as conn:
+        org_id = _org_id(conn, org)
+        rows = [conn.execute(sql, (org_id,)).fetchall() for sql in (_RATINGS_SQL, _PREFERENCES_SQL, _CASCADE_SQL)]
+    return labels_from_rows(*rows)
+
+
+async def read_labels(pool: AsyncConnectionPool[Any], organization_id: str) -> tuple[list[Labeled], dict[str, Any]]:
+    """The same for the service (``GET /v1/router/summary``)."""
+    async with pool.connection() as conn:
+        rows = [
+            await (await conn.execute(sql, (organization_id,))).fetchall()
+            for sql in (_RATINGS_SQL, _PREFERENCES_SQL, _CASCADE_SQL)
+        ]
+    return labels_from_rows(*rows)

@@ -37,7 +37,7 @@ _enc = msgspec.json.Encoder()
 
 def save_model_cli(url: str, org: str, name: str, artifact: ModelArtifact) -> str:
     """Store an artifact for an organization (slug, name or id) from the command line; its new id."""
-    from gateway.routing.config_cli import _org_id
+    from gateway.cli.router_config import _org_id
 
     with psycopg.connect(url) as conn:
         org_id = _org_id(conn, org)

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from gateway.router_cli import add_router_commands
+from gateway.cli.router import add_router_commands
 from router import DEFAULT_CONFIG, Conversation, Message
 from router.heldout import heldout_report
 from router.learned import FeatureConfig, LearnedScorer, decode_artifact, encode_artifact, hashed_features
