@@ -27,7 +27,7 @@ import msgspec
 from router.config import RouterConfig
 from router.features import SIGNALS, extract_signals, last_user_index, window
 from router.lexicon import WORD_RE
-from router.scorer import confidence_for, tier_for
+from router.scorer import complexity_for, confidence_for
 from router.types import Conversation, Decision
 
 FORMAT = "gateway-router-model"
@@ -214,7 +214,7 @@ class LearnedScorer:
         z, signals, query_length = self.logit(conv, config)
         value = percentile(z, self.artifact.quantiles)
         score = min(100, max(0, round(value)))
-        tier = tier_for(score, config)
+        tier = complexity_for(score, config)
         p = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
         reasoning = (
             f"{tier} (score {score}); learned model {self.model_id}: "
@@ -223,7 +223,7 @@ class LearnedScorer:
         return Decision(
             score=score,
             confidence=confidence_for(value, config),
-            tier=tier,
+            complexity=tier,
             reasoning=reasoning,
             signals={k: round(v, 4) for k, v in signals.items()},
             query_length=query_length,

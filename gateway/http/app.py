@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from gateway.auth.jwt import JWTVerifier
 from gateway.auth.resolver import PrincipalResolver
 from gateway.catalog import Catalog
-from gateway.config import load_config
+from gateway.config import GatewayConfig, load_config
 from gateway.http import admin_routes, feedback_routes, report_routes, router_routes
 from gateway.http.errors import handle_exception
 from gateway.http.models_route import list_models
@@ -23,17 +23,32 @@ from gateway.http.ops import healthz, metrics, readyz
 from gateway.http.proxy_routes import chat_completions, messages
 from gateway.metrics import Metrics
 from gateway.notify import listen
-from gateway.policy.budget import BudgetGuard, NoBudget
+from gateway.pipeline.admission import build_admission
+from gateway.pipeline.attempt import ProviderAttempt
+from gateway.pipeline.cascade import CascadeStrategy
+from gateway.pipeline.conversations import ConversationGate
+from gateway.pipeline.strategy import SingleStrategy, Strategy
+from gateway.policy.budget import BudgetGuard
 from gateway.policy.budget_guard import build_budget_guard
 from gateway.providers.base import Provider
 from gateway.providers.upstream import AiohttpUpstream, UpstreamClient
-from gateway.proxy.conversations import ConversationGate
 from gateway.routing.store import RouterConfigStore
 from gateway.services import Services, build_prices, build_providers
 from gateway.settings import Settings
 from gateway.store.queue import WriteQueue
 
+# (settings, pool, queue, prices, background tasks) -> the budget guard; see build_budget_guard.
+BudgetFactory = Callable[..., BudgetGuard]
+
 log = logging.getLogger(__name__)
+
+
+def _strategies(config: GatewayConfig) -> dict[str, Strategy]:
+    """``single`` always; ``cascade`` when ``[router.cascade]`` names drafters."""
+    found: dict[str, Strategy] = {"single": SingleStrategy()}
+    if config.router.cascade is not None:
+        found["cascade"] = CascadeStrategy(config.router.cascade)
+    return found
 
 
 def create_app(
@@ -41,7 +56,7 @@ def create_app(
     *,
     upstream: UpstreamClient | None = None,
     providers: dict[str, Provider] | None = None,
-    budget_factory: Callable[[Services], BudgetGuard] | None = None,
+    budget_factory: BudgetFactory | None = None,
 ) -> Litestar:
     """Build the app. ``upstream``/``providers`` replace the network seam in tests."""
     if not settings.database_url:
@@ -80,24 +95,30 @@ def create_app(
             batch_max=settings.write_batch_max,
             flush_interval_s=settings.write_flush_interval_s,
         )
+        prices = build_prices(catalog, config)
+        background: list[asyncio.Task[None]] = []
+        budget = (budget_factory or build_budget_guard)(settings, pool, queue, prices, background)
         services = Services(
             settings=settings,
             config=config,
             pool=pool,
             catalog=catalog,
             providers=providers if providers is not None else build_providers(settings, config, client),
-            prices=build_prices(catalog, config),
+            prices=prices,
             resolver=PrincipalResolver(pool, settings.principal_cache_ttl_s),
             jwt=JWTVerifier(settings),
             queue=queue,
             metrics=m,
             router_store=RouterConfigStore(pool),
-            budget=NoBudget(),
+            budget=budget,
+            admission=build_admission(budget),
+            attempt=ProviderAttempt(m),
+            strategies=_strategies(config),
             conversations=ConversationGate(pool),
             database_url=url,
             loop=asyncio.get_running_loop(),
+            background=background,
         )
-        services.budget = (budget_factory or build_budget_guard)(services)
 
         def on_notify(payload: str) -> None:
             if payload in ("all", "principals"):

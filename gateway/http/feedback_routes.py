@@ -19,7 +19,7 @@ from litestar import Request, Response, post
 from litestar.handlers import HTTPRouteHandler
 
 from gateway.errors import InvalidRequest, NotFound
-from gateway.proxy.admit import authenticate
+from gateway.pipeline.resolve import authenticate
 from gateway.services import Services
 
 _enc = msgspec.json.Encoder()

@@ -17,7 +17,7 @@ from litestar import Request, Response, get, put
 from litestar.handlers import HTTPRouteHandler
 
 from gateway.errors import Forbidden, InvalidRequest
-from gateway.proxy.admit import authenticate
+from gateway.pipeline.resolve import authenticate
 from gateway.routing.labeled_eval import evaluate_labels
 from gateway.routing.labels import read_labels
 from gateway.routing.summary import RouterSummary, router_summary

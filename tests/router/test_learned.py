@@ -77,7 +77,7 @@ def test_fit_learns_the_signal_and_round_trips() -> None:
     hard = scorer.decide(Conversation((Message("user", "theorem integral proof alpha"),)), DEFAULT_CONFIG)
     easy = scorer.decide(Conversation((Message("user", "hello thanks lunch beta"),)), DEFAULT_CONFIG)
     assert hard.score > easy.score
-    assert hard.tier == "complex" and easy.tier == "simple"
+    assert hard.complexity == "complex" and easy.complexity == "simple"
     assert "learned model" in hard.reasoning
     assert artifact.training["sources"] == {"a": 150, "b": 150}
 
