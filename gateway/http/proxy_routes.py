@@ -22,7 +22,16 @@ from gateway.services import Services
 
 _JSON = (b"content-type", b"application/json")
 # Only the headers the pipeline reads are decoded.
-_READ_HEADERS = frozenset((b"authorization", b"x-api-key", b"content-length", b"x-conversation-id", b"x-request-type"))
+_READ_HEADERS = frozenset(
+    (
+        b"authorization",
+        b"x-api-key",
+        b"content-length",
+        b"x-conversation-id",
+        b"x-request-type",
+        b"x-gateway-route-mode",
+    )
+)
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 
 

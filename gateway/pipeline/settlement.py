@@ -203,7 +203,7 @@ class Settlement:
         if d is not None:
             q.put(
                 DecisionRecord(
-                    request_id=call.request_id,
+                    request_id=ctx.request_id,  # the client-visible id (what feedback names)
                     created_at=ctx.created_at,
                     user_id=principal.user_id,
                     organization_id=principal.organization_id,
