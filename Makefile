@@ -30,6 +30,7 @@ REPORT_ROWS ?= 10000000
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.run
 	$(BIN)/python -m tests.perf.reports_bench --rows $(REPORT_ROWS) --runs 20
+	$(BIN)/python -m tests.perf.router_bench
 
 clean:
 	rm -rf $(VENV) .gateway build *.egg-info

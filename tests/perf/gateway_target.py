@@ -141,9 +141,10 @@ def start(
     cwd: Path,
     *,
     bootstrap_args: list[str] | None = None,
+    env_extra: dict[str, str] | None = None,
 ) -> tuple[Child, str]:
     """Migrate, bootstrap an org and key, serve one worker; return the child and its API key."""
-    env = _env(db.url, mock_port)
+    env = {**_env(db.url, mock_port), **(env_extra or {})}
     _cli(["migrate"], env, cwd)
     out = _cli(["bootstrap", "--org", "bench", "--email", "bench@example.com", *(bootstrap_args or [])], env, cwd)
     line = next((ln for ln in reversed(out.splitlines()) if ln.lstrip().startswith("{")), None)

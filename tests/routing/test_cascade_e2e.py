@@ -6,7 +6,7 @@ translated); escalation goes to the complex-tier model of the client's dialect.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import anthropic
@@ -49,7 +49,7 @@ def usage_rows(db_url: str, org_id: str) -> list[tuple[str, str, int]]:
     return [(str(m), str(s), int(c)) for m, s, c in rows]
 
 
-def openai_ask(gw: GatewayServer, key: str, *, stream: bool = False) -> tuple[str, httpx.Headers]:
+def openai_ask(gw: GatewayServer, key: str, *, stream: bool = False) -> tuple[str, Mapping[str, str]]:
     client = openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0)
     messages: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": QUESTION}]
     extra = {"X-Gateway-Route-Mode": "cascade"}
@@ -132,6 +132,7 @@ def test_streaming_clients_get_the_chosen_draft_as_a_stream(
     cascade_gw: GatewayServer, upstream: MockUpstream, org: BootstrapResult, db_url: str, client: str
 ) -> None:
     upstream.replies.update({"gpt-5.4-mini": "B", "claude-haiku-4-5": "B"})
+    headers: Mapping[str, str]
     if client == "openai":
         text, headers = openai_ask(cascade_gw, org.api_key, stream=True)
     else:
