@@ -108,6 +108,10 @@ def _print_report(report: dict[str, dict[str, list[RouterEval]]]) -> None:
                     ]
                 )
             print(table(["router", "APGR [95% CI]", "vs length", "CPT50 [CI]", "CPT80 [CI]"], rows))
+    print(
+        "\nheuristic = the built-in scorer; its word table was fitted on routellm_gsm8k_mmlu.jsonl, so its"
+        " gsm8k/mmlu rows are in-sample (not evidence). learned = refitted without the prompt's fold/source."
+    )
 
 
 def gather(args: argparse.Namespace) -> tuple[list[Labeled], dict[str, Any]]:
