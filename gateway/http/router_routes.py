@@ -19,7 +19,7 @@ from litestar.handlers import HTTPRouteHandler
 from gateway.errors import Forbidden, InvalidRequest
 from gateway.pipeline.resolve import authenticate
 from gateway.routing.labeled_eval import evaluate_labels
-from gateway.routing.labels import read_labels
+from gateway.routing.labels import TIER_RANK, read_labels
 from gateway.routing.summary import RouterSummary, router_summary
 from gateway.services import Services
 from router.config import RouterConfig
@@ -143,7 +143,12 @@ async def get_router_summary(request: Request[Any, Any, Any]) -> RouterSummary:
     )
     if principal.sees_whole_org and request.query_params.get("labels", "true") != "false":
         org = principal.organization_id
-        items, _account = await read_labels(services.pool, org)
+
+        def rank(model_id: str) -> int | None:
+            entry = catalog.get(model_id)
+            return None if entry is None else TIER_RANK.get(entry.tier)
+
+        items, _account = await read_labels(services.pool, org, rank)
         config = await services.router_store.current(org)
         learned = await services.router_store.learned_for(org, config)
         # Fitting held-out models is CPU work: a worker thread keeps the event loop serving.

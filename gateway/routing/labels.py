@@ -9,18 +9,23 @@ What becomes a :class:`router.records.Labeled` (weak = the simple/medium side, s
   model and a 0 says nothing at all: both are skipped.
 - **Preferences** (``preferred_request_id``) between requests of different tiers: the
   preferred side scores 1, the other 0 (same tier: skipped, it does not inform routing).
+- **Arena votes and judgments** (``arena_battles.vote`` / ``.judgments``, the arena's columns;
+  read only where they exist): each pair of the battle's models that includes the winner
+  becomes a pairwise-preference record (format 3 of the data README), ``tie`` and
+  ``both_bad`` every pair; the stronger side of a pair is the one with the higher catalog tier.
 - **Cascade decisions** (``reasoning`` starting ``cascade:``): an escalation is a prompt the
   drafts could not settle (0, 1); an accepted draft one they could (1, 1).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from router.records import Labeled
+from router.records import Labeled, RecordError, to_labeled
 
 TIER_RANK = {"simple": 0, "medium": 1, "complex": 2, "basic": 0, "standard": 1, "premium": 2}
 
@@ -71,6 +76,64 @@ def cascade_label(request_id: str, reasoning: str, text: str) -> Labeled:
     return Labeled(request_id, "cascade", text, 0.0 if escalated else 1.0, 1.0, "cascade")
 
 
+_ARENA_COLUMNS_SQL = """
+SELECT count(*) FROM information_schema.columns
+WHERE table_name = 'arena_battles' AND column_name IN ('vote', 'judgments', 'organization_id')
+"""
+_ARENA_SQL = """
+SELECT id, prompt, models, vote, judgments FROM arena_battles
+WHERE organization_id = %s::uuid AND deleted_at IS NULL AND (vote IS NOT NULL OR judgments <> '[]'::jsonb)
+"""
+_OUTCOMES = {"tie": "tie", "both_bad": "both_bad"}
+
+
+def arena_preferences(battle_id: str, prompt: str, models: Any, verdicts: list[Any]) -> list[dict[str, Any]]:
+    """Pairwise-preference records (data README format 3) from one battle's vote and judgments."""
+    ids = [str(m.get("id")) for m in models or [] if isinstance(m, dict) and m.get("id")]
+    out: list[dict[str, Any]] = []
+    for n, verdict in enumerate(v for v in verdicts if isinstance(v, dict)):
+        outcome = str(verdict.get("outcome") or verdict.get("winner") or "")
+        winner = verdict.get("winnerModelId")
+        source = "arena-judge" if verdict.get("judgeModel") else "arena-vote"
+        for i, a in enumerate(ids):
+            for b in ids[i + 1 :]:
+                if outcome in _OUTCOMES:
+                    result = _OUTCOMES[outcome]
+                elif winner in (a, b):
+                    result = "model_a" if winner == a else "model_b"
+                else:
+                    continue  # neither of this pair won: the verdict does not compare them
+                out.append(
+                    {
+                        "id": f"{battle_id}-{n}-{a}-{b}",
+                        "source": source,
+                        "prompt": prompt,
+                        "model_a": a,
+                        "model_b": b,
+                        "winner": result,
+                    }
+                )
+    return out
+
+
+def arena_labels(rows: list[tuple[Any, ...]], rank: Callable[[str], int | None]) -> tuple[list[Labeled], int]:
+    """Labeled examples from arena battle rows, and how many preference records were skipped."""
+    items: list[Labeled] = []
+    skipped = 0
+    for battle_id, prompt, models, vote, judgments in rows:
+        verdicts = ([vote] if vote else []) + list(judgments or [])
+        for record in arena_preferences(str(battle_id), str(prompt), models, verdicts):
+            try:
+                item = to_labeled(record, rank=rank)
+            except RecordError:
+                item = None
+            if item is None:
+                skipped += 1
+            else:
+                items.append(item)
+    return items, skipped
+
+
 def labels_from_rows(
     ratings: list[tuple[Any, ...]], prefs: list[tuple[Any, ...]], cascades: list[tuple[Any, ...]]
 ) -> tuple[list[Labeled], dict[str, Any]]:
@@ -87,21 +150,54 @@ def labels_from_rows(
     return items, account
 
 
-def read_db_labels(url: str, org: str) -> tuple[list[Labeled], dict[str, Any]]:
-    """Every label of an organization (slug, name or id) and how many of each kind."""
+def _with_arena(
+    found: tuple[list[Labeled], dict[str, Any]], arena_rows: list[tuple[Any, ...]], rank: Callable[[str], int | None]
+) -> tuple[list[Labeled], dict[str, Any]]:
+    items, account = found
+    arena, skipped = arena_labels(arena_rows, rank)
+    account["arena"] = {"used": len(arena), "skipped": skipped}
+    return items + arena, account
+
+
+def read_db_labels(
+    url: str, org: str, rank: Callable[[str], int | None] | None = None
+) -> tuple[list[Labeled], dict[str, Any]]:
+    """Every label of an organization (slug, name or id) and how many of each kind.
+
+    ``rank`` orders arena models (default: the built-in catalog's tiers).
+    """
     from gateway.cli.router_config import _org_id
 
     with psycopg.connect(url) as conn:
         org_id = _org_id(conn, org)
         rows = [conn.execute(sql, (org_id,)).fetchall() for sql in (_RATINGS_SQL, _PREFERENCES_SQL, _CASCADE_SQL)]
-    return labels_from_rows(*rows)
+        has_arena = (conn.execute(_ARENA_COLUMNS_SQL).fetchone() or (0,))[0] == 3
+        arena_rows = conn.execute(_ARENA_SQL, (org_id,)).fetchall() if has_arena else []
+    return _with_arena(labels_from_rows(*rows), arena_rows, rank or builtin_rank())
 
 
-async def read_labels(pool: AsyncConnectionPool[Any], organization_id: str) -> tuple[list[Labeled], dict[str, Any]]:
-    """The same for the service (``GET /v1/router/summary``)."""
+async def read_labels(
+    pool: AsyncConnectionPool[Any], organization_id: str, rank: Callable[[str], int | None]
+) -> tuple[list[Labeled], dict[str, Any]]:
+    """The same for the service (``GET /v1/router/summary``), arena models ranked by its catalog."""
     async with pool.connection() as conn:
         rows = [
             await (await conn.execute(sql, (organization_id,))).fetchall()
             for sql in (_RATINGS_SQL, _PREFERENCES_SQL, _CASCADE_SQL)
         ]
-    return labels_from_rows(*rows)
+        has_arena = ((await (await conn.execute(_ARENA_COLUMNS_SQL)).fetchone()) or (0,))[0] == 3
+        arena_rows = await (await conn.execute(_ARENA_SQL, (organization_id,))).fetchall() if has_arena else []
+    return _with_arena(labels_from_rows(*rows), arena_rows, rank)
+
+
+def builtin_rank() -> Callable[[str], int | None]:
+    """Models ranked by the built-in catalog's tier (basic 0, standard 1, premium 2)."""
+    from gateway.catalog import Catalog
+
+    catalog = Catalog.with_overrides([])
+
+    def rank(model_id: str) -> int | None:
+        entry = catalog.get(model_id)
+        return None if entry is None else TIER_RANK.get(entry.tier)
+
+    return rank
