@@ -184,3 +184,38 @@ def test_route_mode_header_is_checked(cascade_gw: GatewayServer, upstream: MockU
         json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]},
     )
     assert r.status_code == 200 and len(upstream.requests) == 1
+
+
+@pytest.fixture(scope="module")
+def judged_gw(
+    migrated_db_url: str, mock_provider: MockUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayServer]:
+    data = tmp_path_factory.mktemp("gw-judged")
+    config = Path(data) / "gateway.toml"
+    config.write_text(
+        '[router.cascade]\ndrafters = ["gpt-5.4-mini", "claude-haiku-4-5"]\n'
+        'judge = "gpt-5.4"\nescalate_to = "gpt-5.5"\n'
+    )
+    server = GatewayServer(create_app(gateway_settings(migrated_db_url, mock_provider, data, config_path=str(config))))
+    yield server.start()
+    server.stop()
+
+
+LONG_A = " ".join(["Paris is the capital of France and sits on the Seine river in the north."] * 5)
+LONG_B = " ".join(["France has Paris as its capital city, a large city on the river Seine."] * 5)
+
+
+@pytest.mark.parametrize(("verdict", "escalated"), [("VERDICT: PASS - fine", False), ("VERDICT: FAIL - wrong", True)])
+def test_long_drafts_go_to_the_judge(
+    judged_gw: GatewayServer, upstream: MockUpstream, org: BootstrapResult, db_url: str, verdict: str, escalated: bool
+) -> None:
+    upstream.replies.update({"gpt-5.4-mini": LONG_A, "claude-haiku-4-5": LONG_B, "gpt-5.4": verdict, "gpt-5.5": "big"})
+    text, headers = openai_ask(judged_gw, org.api_key)
+    assert text == ("big" if escalated else LONG_A)
+    judge_request = next(r for r in upstream.requests if r.body.get("model") == "gpt-5.4")
+    assert "Draft 2:" in judge_request.body["messages"][-1]["content"]
+    judged_gw.flush()
+    row = decision_row(db_url, headers["x-request-id"])
+    assert ("judge says FAIL" if escalated else "judge says PASS") in row["reasoning"]
+    models = [m for m, _, _ in usage_rows(db_url, org.organization_id)]
+    assert models == sorted(["gpt-5.4-mini", "claude-haiku-4-5", "gpt-5.4", *(["gpt-5.5"] if escalated else [])])
