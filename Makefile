@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.perf.chaos --requests $(CHAOS_REQUESTS)
 	$(BIN)/python -m tests.perf.reports_bench --rows $(REPORT_ROWS) --runs 20
 	$(BIN)/python -m tests.perf.tracing_bench
+	$(BIN)/python -m tests.perf.router_bench
 
 clean:
 	rm -rf $(VENV) .gateway build *.egg-info

@@ -5,6 +5,11 @@ start-up rather than a setting silently ignored. Example::
 
     [router]
     auto_provider = "dialect"      # or "anthropic" / "openai": where AUTO sends requests
+    keep_prompts = true            # keep AUTO prompts (2,000 chars) so feedback can train the router
+
+    [router.cascade]               # cascade mode (router config mode = "cascade")
+    drafters = ["claude-3-5-haiku-20241022", "gpt-4o-mini"]
+    escalate_to = "claude-opus-4-1-20250805"   # default: the complex-tier model
 
     [providers.vllm]               # any OpenAI-compatible server
     dialect = "openai"
@@ -101,9 +106,33 @@ class DeploymentEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rpm: int | None = None
 
 
+class CascadeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``[router.cascade]``: who drafts, who checks long answers, who answers on doubt.
+
+    Attributes:
+        drafters: Simple-tier model ids that draft the answer (two or more run in parallel).
+        judge: Optional model asked to check long (free-text) drafts.
+        escalate_to: Model that answers when the check doubts the drafts (default: the
+            complex-tier model of the AUTO provider).
+        skip_above: Optional prompt score above which drafting is skipped (off by default:
+            the prompt score alone carries little).
+        escalate_at: Doubt (0-100) at or above which the cascade escalates.
+    """
+
+    drafters: list[str] = msgspec.field(default_factory=list)
+    judge: str | None = None
+    escalate_to: str | None = None
+    skip_above: int | None = None
+    escalate_at: int = 50
+
+
 class RouterSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # "dialect": the client's dialect picks the provider; or a provider name.
     auto_provider: str = "dialect"
+    # Keep the last user turn of AUTO requests (first 2,000 characters) in
+    # routing_decisions.query_text, so feedback on them can train the router.
+    keep_prompts: bool = True
+    cascade: CascadeSection | None = None
 
 
 class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -128,6 +157,13 @@ def load_config(path: str | None) -> GatewayConfig:
     except OSError as exc:
         raise ConfigError(f"GATEWAY_CONFIG {path!r} cannot be read: {exc}") from exc
     try:
-        return msgspec.toml.decode(raw, type=GatewayConfig)
+        config = msgspec.toml.decode(raw, type=GatewayConfig)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise ConfigError(f"GATEWAY_CONFIG {path!r}: {exc}") from exc
+    cascade = config.router.cascade
+    if cascade is not None:
+        if not cascade.drafters:
+            raise ConfigError(f"GATEWAY_CONFIG {path!r}: [router.cascade] needs drafters = [at least one model id]")
+        if not 0 <= cascade.escalate_at <= 100 or not 0 <= (cascade.skip_above or 0) <= 100:
+            raise ConfigError(f"GATEWAY_CONFIG {path!r}: [router.cascade] escalate_at and skip_above are 0..100")
+    return config

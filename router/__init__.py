@@ -23,6 +23,11 @@ How the score is built:
 Offline tools: ``router.evaluation`` (APGR, CPT, ROC-AUC, bootstrap), ``router.calibration``
 (cut points for a tier mix, replay of logged decisions), ``router.crossval`` (out-of-fold
 scores for the fitted word table).
+
+Learned scorer and cascade: ``router.records`` (the three training record formats),
+``router.learned`` (the trained scorer and its JSON artifact; plain Python at run time),
+``router.learned_fit`` (fitting, numpy, offline only), ``router.heldout`` (k-fold and
+leave-one-source-out figures), ``router.cascade`` (the check of cheap drafts).
 """
 
 from router.complexity import COMPLEXITIES, Complexity

@@ -8,6 +8,8 @@ a notebook, decoded from the HTTP API, or loaded from a file.
 from __future__ import annotations
 
 import math
+import re
+from typing import Literal
 
 import msgspec
 
@@ -16,6 +18,8 @@ from router.features import SIGNALS
 # Logit-scale weights (see router/__init__.py for how the score is built). Hand-set from
 # what makes a request hard for a small model, then checked against the development file
 # (held-out half) and the hand-written chat cases.
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
 DEFAULT_WEIGHTS: dict[str, float] = {
     "length": 2.6,
     "reasoning": 1.0,
@@ -45,6 +49,10 @@ class RouterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
         confidence_band: Score distance from the nearest cut point at which confidence reaches 1.0.
         max_query_chars: How much of the last user turn is scanned (bounds the work).
         max_context_turns: How many turns back the scorer looks.
+        mode: ``score`` (the scorer picks the tier) or ``cascade`` (draft cheap, check, escalate);
+            a request may override it with ``X-Gateway-Route-Mode``.
+        model_id: A trained model in ``gateway_router_models`` that scores instead of the
+            heuristic (its 0-100 score is a percentile, so the cut points keep their meaning).
     """
 
     version: int = 0
@@ -55,6 +63,8 @@ class RouterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     confidence_band: float = 15.0
     max_query_chars: int = 4000
     max_context_turns: int = 64
+    mode: Literal["score", "cascade"] = "score"
+    model_id: str | None = None
 
     def problems(self) -> list[str]:
         """Every rule this configuration breaks (empty when valid)."""
@@ -75,6 +85,8 @@ class RouterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
             out.append("max_query_chars must be within 256..1000000")
         if not 1 <= self.max_context_turns <= 10_000:
             out.append("max_context_turns must be within 1..10000")
+        if self.model_id is not None and not _UUID_RE.match(self.model_id):
+            out.append("model_id must be a router model id (a UUID from gateway router train --save)")
         if self.version < 0:
             out.append("version must be >= 0")
         return out

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 import psycopg
 
+from gateway.cli.router_train import add_train_command, add_train_options
 from pricing.money import format_usd
 from router import DEFAULT_CONFIG, Conversation, Message, RouterConfig, score_conversation
 from router.calibration import LoggedDecision, mix_of, parse_mix, replay, thresholds_for_mix
@@ -114,11 +115,17 @@ def _emit(obj: object) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    """JSON lines in, one decision per line out (or a table)."""
+    """JSON lines in, one decision per line out (or a table); ``--model`` scores with a learned model."""
     config = _load_config(args.config)
     rows = []
+    learned = None
+    if args.model:
+        from gateway.cli.router_train import load_model
+
+        learned = load_model(args.model)
     for obj in _read_lines(args.input):
-        d = score_conversation(conversation_from_json(obj), config)
+        conv = conversation_from_json(obj)
+        d = learned.decide(conv, config) if learned is not None else score_conversation(conv, config)
         out = {"id": obj.get("id"), "score": d.score, "confidence": d.confidence, "tier": d.complexity}
         out["reasoning"] = d.reasoning
         if args.format == "json":
@@ -240,8 +247,15 @@ def _print_eval(result: dict[str, Any]) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """APGR/CPT/AUC against length and random baselines; tier accuracy on chat cases."""
+    if args.model or args.from_db:
+        from gateway.cli.router_train import cmd_eval_model
+
+        return cmd_eval_model(args)
     config = _load_config(args.config)
-    rows = list(_read_lines(args.data))
+    if not args.data or len(args.data) != 1:
+        print("give one --data FILE (several, or --from-db, with --model)", file=sys.stderr)
+        return 2
+    rows = list(_read_lines(args.data[0]))
     labeled = [r for r in rows if "weak_correct" in r and "strong_correct" in r]
     chat = [r for r in rows if "tier" in r]
     if not labeled and not chat:
@@ -380,17 +394,20 @@ def add_router_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
     score = rsub.add_parser("score", help="JSON lines {id, messages} in, scores out")
     score.add_argument("--input", metavar="FILE", help="default: stdin")
+    score.add_argument("--model", metavar="MODEL", help="a learned model artifact (default: the heuristic)")
     _common(score, ("json", "table"))
     handlers["score"] = cmd_score
 
     ev = rsub.add_parser("eval", help="APGR, CPT(50%%), CPT(80%%), ROC-AUC vs length and random")
-    ev.add_argument("--data", required=True, metavar="FILE", help="labeled JSON lines (dev file or chat cases)")
+    ev.add_argument("--model", metavar="MODEL", help="evaluate a learned model's recipe held out (k-fold, LOSO)")
+    add_train_options(ev)
     ev.add_argument("--cv", type=int, default=5, help="folds for the fitted word table (0/1: use shipped)")
     ev.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates for the CIs")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--no-bench", action="store_true", help="skip the µs/prompt measurement")
     _common(ev)
     handlers["eval"] = cmd_eval
+    add_train_command(rsub)
 
     cal = rsub.add_parser("calibrate", help="cut points for a target tier mix")
     cal.add_argument("--mix", default="50,35,15", help="simple,medium,complex shares")

@@ -15,11 +15,12 @@ from psycopg_pool import AsyncConnectionPool
 from gateway.auth.jwt import JWTVerifier
 from gateway.auth.resolver import PrincipalResolver
 from gateway.catalog import Catalog
-from gateway.config import ConfigError, load_config
+from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.http import (
     admin_routes,
     arena_routes,
     console_routes,
+    feedback_routes,
     key_routes,
     openapi_docs,
     report_routes,
@@ -37,6 +38,7 @@ from gateway.observe.request_id import request_id_middleware
 from gateway.observe.tracing import build_tracing
 from gateway.pipeline.admission import build_admission
 from gateway.pipeline.attempt import Attempt, ProviderAttempt
+from gateway.pipeline.cascade import CascadeStrategy
 from gateway.pipeline.conversations import ConversationGate
 from gateway.pipeline.strategy import SingleStrategy, Strategy
 from gateway.policy.budget import BudgetGuard
@@ -58,6 +60,14 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger(__name__)
+
+
+def _strategies(config: GatewayConfig) -> dict[str, Strategy]:
+    """``single`` always; ``cascade`` when ``[router.cascade]`` names drafters."""
+    found: dict[str, Strategy] = {"single": SingleStrategy()}
+    if config.router.cascade is not None:
+        found["cascade"] = CascadeStrategy(config.router.cascade)
+    return found
 
 
 @contextlib.asynccontextmanager
@@ -152,7 +162,7 @@ async def open_services(
         budget=budget,
         admission=build_admission(budget),
         attempt=attempt,
-        strategies=strategies if strategies is not None else {"single": SingleStrategy()},
+        strategies=strategies if strategies is not None else _strategies(config),
         conversations=ConversationGate(pool),
         database_url=url,
         loop=asyncio.get_running_loop(),
@@ -229,6 +239,7 @@ def create_app(
                     *report_routes.ROUTES,
                     *router_routes.ROUTES,
                     *arena_routes.ROUTES,
+                    *feedback_routes.ROUTES,
                 ],
                 middleware=[request_id_middleware],
             ),

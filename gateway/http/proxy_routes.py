@@ -30,6 +30,7 @@ _READ_HEADERS = frozenset(
         b"x-conversation-id",
         b"x-request-type",
         b"x-gateway-timeout-ms",
+        b"x-gateway-route-mode",
     )
 ) | frozenset(name.encode() for codec in CODECS.values() for name in codec.forwarded_headers)
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]

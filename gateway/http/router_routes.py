@@ -8,6 +8,7 @@ configuration behind it; the store tells every process, so the next request uses
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -17,6 +18,8 @@ from litestar.handlers import HTTPRouteHandler
 
 from gateway.errors import Forbidden, InvalidRequest
 from gateway.pipeline.resolve import authenticate
+from gateway.routing.labeled_eval import evaluate_labels
+from gateway.routing.labels import TIER_RANK, read_labels
 from gateway.routing.summary import RouterSummary, router_summary
 from gateway.services import Services
 from router.config import RouterConfig
@@ -83,6 +86,10 @@ async def put_router_config(request: Request[Any, Any, Any]) -> Response[bytes]:
     problems = msgspec.structs.replace(config, version=0).problems()
     if problems:
         return _invalid_config(problems)
+    if config.model_id is not None and not await services.router_store.models.exists(
+        config.model_id, principal.organization_id
+    ):
+        return _invalid_config([f"model_id {config.model_id} is not a router model this organization may use"])
     saved = await services.router_store.save(principal.organization_id, config, principal.user_id)
     return _config_response(saved, "organization")
 
@@ -126,7 +133,7 @@ async def get_router_summary(request: Request[Any, Any, Any]) -> RouterSummary:
         entry = catalog.get(model_id)
         return entry.complexity if entry is not None else None
 
-    return await router_summary(
+    summary = await router_summary(
         services.pool,
         complexity_of,
         organization_id=principal.organization_id,
@@ -134,6 +141,19 @@ async def get_router_summary(request: Request[Any, Any, Any]) -> RouterSummary:
         start=start,
         end=end,
     )
+    if principal.sees_whole_org and request.query_params.get("labels", "true") != "false":
+        org = principal.organization_id
+
+        def rank(model_id: str) -> int | None:
+            entry = catalog.get(model_id)
+            return None if entry is None else TIER_RANK.get(entry.tier)
+
+        items, _account = await read_labels(services.pool, org, rank)
+        config = await services.router_store.current(org)
+        learned = await services.router_store.learned_for(org, config)
+        # Fitting held-out models is CPU work: a worker thread keeps the event loop serving.
+        summary.labeled = await asyncio.to_thread(evaluate_labels, items, config, learned)
+    return summary
 
 
 ROUTES: list[HTTPRouteHandler] = [get_router_config, put_router_config, get_router_summary]

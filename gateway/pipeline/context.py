@@ -18,9 +18,21 @@ from gateway.pipeline.codecs import Codec, ParsedRequest
 from gateway.pipeline.route import Route
 from gateway.policy.request import PolicyRequest
 from gateway.providers.base import Provider
+from pricing import Usage
 from router.types import Decision
 
 REQUEST_TYPES = ("chat", "arena", "second-opinion")
+
+
+@dataclass(slots=True, frozen=True)
+class CallOutcomeRecord:
+    """A settled call's status, usage, cost and text."""
+
+    status: str
+    usage: Usage
+    cost: int
+    reply_text: str
+    thinking: str
 
 
 @dataclass(slots=True)
@@ -40,6 +52,12 @@ class RequestContext:
         conversation_header: The raw ``X-Conversation-Id`` value, if sent.
         conversation_id: The conversation the turn is appended to, once known.
         conversation_turn: Which user turn of the conversation this is.
+        route_mode_header: The raw ``X-Gateway-Route-Mode`` value, if sent.
+        route_mode: ``score`` or ``cascade`` (AUTO requests; resolved from the header and config).
+        router_query: AUTO only: the prompt kept for training (``[router] keep_prompts``).
+        answer_call: Id of the call whose answer the client gets, which carries the routing
+            decision and the conversation turn (the first call; the cascade sets it once
+            its check has chosen; None while undecided).
     """
 
     request_id: str
@@ -54,6 +72,10 @@ class RequestContext:
     conversation_header: str | None = None
     conversation_id: str | None = None
     conversation_turn: int = 1
+    route_mode_header: str | None = None
+    route_mode: str = "score"
+    router_query: str | None = None
+    answer_call: str | None = ""
     calls: int = 0  # model calls made so far (derives their ids)
     # The total deadline in seconds from arrival (GATEWAY_REQUEST_TIMEOUT_S, or lower by
     # X-Gateway-Timeout-Ms); None when resilience is off.
@@ -67,6 +89,8 @@ class RequestContext:
         """A fresh model-call id: the request id for the first call, derived ones after."""
         self.calls += 1
         if self.calls == 1:
+            if self.answer_call == "":
+                self.answer_call = self.request_id
             return self.request_id
         return str(uuid.uuid5(uuid.UUID(self.request_id), f"call-{self.calls}"))
 
@@ -128,6 +152,10 @@ class ModelCall:
         if self.fell_back_from is not None:
             headers["x-gateway-fallback"] = self.fell_back_from
         return headers
+
+    # What settlement recorded, for records written after the call settled (the cascade's
+    # decision row and conversation turn for an accepted draft).
+    outcome: CallOutcomeRecord | None = None
 
     def policy_request(self, ctx: RequestContext) -> PolicyRequest:
         return PolicyRequest(

@@ -93,7 +93,9 @@ def output_bound(parsed: ParsedRequest, entry: ModelEntry) -> int:
 
 
 def choose_strategy(services: Services, ctx: RequestContext) -> Strategy:
-    """The strategy for this request (only ``single`` today; cascade and parallel plug in here)."""
+    """The strategy for this request: ``cascade`` for AUTO requests in cascade mode, else ``single``."""
+    if ctx.route_mode == "cascade" and "cascade" in services.strategies:
+        return services.strategies["cascade"]
     return services.strategies["single"]
 
 
@@ -185,6 +187,7 @@ async def _run(
         parsed=parsed,
         request_type=request_type(headers.get("x-request-type")),
         conversation_header=headers.get("x-conversation-id"),
+        route_mode_header=headers.get("x-gateway-route-mode"),
         conversation_turn=max(1, sum(1 for role, _ in parsed.turns if role == "user")),
     )
     if services.settings.resilience:

@@ -16,7 +16,7 @@ from gateway.auth.jwt import looks_like_jwt
 from gateway.auth.principal import Principal
 from gateway.catalog import AUTO_MODEL
 from gateway.config import ModelEntry
-from gateway.errors import Forbidden, NotFound, Unauthenticated
+from gateway.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated
 from gateway.pipeline.context import RequestContext
 from gateway.policy.tiers import check_model, pick_auto
 from gateway.providers.base import Provider
@@ -78,6 +78,60 @@ def _audit_refusal(services: Services, ctx: RequestContext, model: str, exc: For
     )
 
 
+# How much of an AUTO prompt is kept for training (routing_decisions.query_text).
+KEPT_QUERY_CHARS = 2000
+ROUTE_MODES = ("score", "cascade")
+
+
+def _router_query(services: Services, turns: list[tuple[str, str]]) -> str | None:
+    """The last user turn, cut to :data:`KEPT_QUERY_CHARS`, when the router keeps prompts."""
+    if not services.config.router.keep_prompts:
+        return None
+    for role, text in reversed(turns):
+        if role == "user":
+            return text[:KEPT_QUERY_CHARS]
+    return None
+
+
+def route_mode(services: Services, ctx: RequestContext, configured: str, score: int) -> str:
+    """``score`` or ``cascade``: the header over the router config; cascade needs ``[router.cascade]``.
+
+    A request with tools is never drafted: a draft's tool calls cannot be compared or
+    safely discarded. ``skip_above`` sends high-scored prompts straight to scoring.
+    """
+    header = ctx.route_mode_header
+    mode = configured
+    if header is not None:
+        mode = header.strip().lower()
+        if mode not in ROUTE_MODES:
+            raise InvalidRequest(
+                f"X-Gateway-Route-Mode must be score or cascade, got {header!r}",
+                code="invalid_route_mode",
+                param="X-Gateway-Route-Mode",
+            )
+    if mode != "cascade":
+        return "score"
+    cascade = services.config.router.cascade
+    if cascade is None:
+        if header is not None:
+            raise InvalidRequest(
+                "cascade mode needs a [router.cascade] section (drafters) in GATEWAY_CONFIG",
+                code="cascade_not_configured",
+                param="X-Gateway-Route-Mode",
+            )
+        return "score"  # a stored config asking for cascade on a gateway without drafters
+    if ctx.parsed.n_tools or (cascade.skip_above is not None and score > cascade.skip_above):
+        return "score"
+    return "cascade"
+
+
+def _catalog_entry(services: Services, model_id: str, where: str) -> ModelEntry:
+    entry = services.catalog.get(model_id)
+    if entry is None:
+        raise NotFound(f"{where} names model '{model_id}', which is not in the catalog", code="model_not_found")
+    return entry
+
+
 async def resolve_model(services: Services, ctx: RequestContext) -> Resolved:
     """The explicit model, or AUTO's choice (recorded on ``ctx``), checked against the tier policy."""
     parsed, principal = ctx.parsed, ctx.principal
@@ -88,14 +142,25 @@ async def resolve_model(services: Services, ctx: RequestContext) -> Resolved:
             n_tools=parsed.n_tools,
             n_attachments=parsed.n_attachments,
         )
-        decision = ctx.decision = score_conversation(conv, config)
+        learned = await services.router_store.learned_for(principal.organization_id, config)
+        decision = ctx.decision = (
+            learned.decide(conv, config) if learned is not None else score_conversation(conv, config)
+        )
+        ctx.router_query = _router_query(services, parsed.turns)
+        ctx.route_mode = route_mode(services, ctx, config.mode, decision.score)
         provider_name = services.config.router.auto_provider
         if provider_name == "dialect":
             provider_name = ctx.codec.dialect
         try:
-            entry, _used, ctx.auto_fell_back = pick_auto(
-                principal, services.catalog, provider_name, decision.complexity
-            )
+            if ctx.route_mode == "cascade":
+                # The first drafter is the request's first call; the strategy adds the others.
+                cascade = services.config.router.cascade
+                assert cascade is not None  # route_mode checked it
+                entry = _catalog_entry(services, cascade.drafters[0], "[router.cascade] drafters")
+            else:
+                entry, _used, ctx.auto_fell_back = pick_auto(
+                    principal, services.catalog, provider_name, decision.complexity
+                )
         except Forbidden as exc:
             _audit_refusal(services, ctx, AUTO_MODEL, exc)
             raise
@@ -108,8 +173,12 @@ async def resolve_model(services: Services, ctx: RequestContext) -> Resolved:
                 param="model",
             )
         entry = found
+    return _checked(services, ctx, entry)
+
+
+def _checked(services: Services, ctx: RequestContext, entry: ModelEntry) -> Resolved:
     try:
-        tier = check_model(principal, entry)
+        tier = check_model(ctx.principal, entry)
     except Forbidden as exc:
         _audit_refusal(services, ctx, entry.id, exc)
         raise
@@ -117,6 +186,11 @@ async def resolve_model(services: Services, ctx: RequestContext) -> Resolved:
     if provider is None:
         raise NotFound(f"model '{entry.id}' names provider '{entry.provider}', which is not configured")
     return Resolved(entry, provider, tier)
+
+
+def resolve_entry(services: Services, ctx: RequestContext, model_id: str, where: str) -> Resolved:
+    """A configured model (a cascade's drafter, judge or escalation) for this caller, tier policy applied."""
+    return _checked(services, ctx, _catalog_entry(services, model_id, where))
 
 
 def system_prefix(principal: Principal) -> str:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.errors import GatewayError
 from gateway.pipeline.admission import release_all
 from gateway.pipeline.codecs import CODECS
-from gateway.pipeline.context import ModelCall, RequestContext
+from gateway.pipeline.context import CallOutcomeRecord, ModelCall, RequestContext
 from gateway.pipeline.conversations import turn_append
 from gateway.pipeline.door import ClientGone
 from gateway.policy.request import CallOutcome
@@ -246,55 +246,9 @@ class Settlement:
         )
         for record in billable_attempts(services, ctx, call):
             q.put(record)
-        primary = call.request_id == ctx.request_id
-        d = ctx.decision
-        if d is not None and primary:
-            q.put(
-                DecisionRecord(
-                    request_id=call.request_id,
-                    created_at=ctx.created_at,
-                    user_id=principal.user_id,
-                    organization_id=principal.organization_id,
-                    conversation_id=ctx.conversation_id,
-                    provider=call.entry.provider,
-                    conversation_turn=ctx.conversation_turn,
-                    selected_model=call.entry.id,
-                    tier=d.complexity,
-                    score=d.score,
-                    confidence=d.confidence,
-                    reasoning=d.reasoning
-                    + (" (fell back to the nearest tier this caller may use)" if ctx.auto_fell_back else "")
-                    + (
-                        f" (model {call.fell_back_from} failed; {call.entry.id} served after {call.attempts} attempts)"
-                        if call.fell_back_from
-                        else ""
-                    ),
-                    query_length=d.query_length,
-                    request_succeeded=status == "success",
-                    response_tokens=usage.output_tokens,
-                    estimated_cost_millicents=cost,
-                    config_version=d.config_version,
-                    fallback_from=call.fell_back_from,
-                    attempts=call.attempts,
-                )
-            )
-            services.metrics.child(services.metrics.routing, d.complexity).inc()
-        if status == "success" and primary:
-            append = turn_append(
-                ctx,
-                call,
-                reply_text=reply_text,
-                thinking=thinking or None,
-                usage={
-                    "input_tokens": usage.input_tokens,
-                    "output_tokens": usage.output_tokens,
-                    "cache_write_tokens": usage.cache_write_tokens,
-                    "cache_read_tokens": usage.cache_read_tokens,
-                },
-                cost_millicents=cost,
-            )
-            if append is not None:
-                q.put(append)
+        call.outcome = CallOutcomeRecord(status, usage, cost, reply_text, thinking)
+        if call.request_id == ctx.answer_call:
+            self.record_answer(call)
         if principal.key_id is not None:
             q.put(KeyTouch(key_id=principal.key_id, used_at=datetime.now(UTC).isoformat()))
         m = services.metrics
@@ -315,3 +269,77 @@ class Settlement:
                 m.child(m.tokens, model, kind).inc(count)
         if cost:
             m.child(m.cost, model).inc(cost)
+
+    def record_answer(self, call: ModelCall) -> None:
+        """The routing decision and the conversation turn of the call whose answer the client got.
+
+        Called by :meth:`_record` for ``ctx.answer_call``, or by a strategy (the cascade) once
+        it has chosen among calls that already settled.
+        """
+        ctx, services = self._ctx, self.services
+        outcome = call.outcome
+        if outcome is None:
+            return
+        status, usage, cost, reply_text, thinking = (
+            outcome.status,
+            outcome.usage,
+            outcome.cost,
+            outcome.reply_text,
+            outcome.thinking,
+        )
+        principal = ctx.principal
+        q = services.queue
+        d = ctx.decision
+        if d is not None:
+            q.put(
+                DecisionRecord(
+                    request_id=ctx.request_id,  # the client-visible id (what feedback names)
+                    created_at=ctx.created_at,
+                    user_id=principal.user_id,
+                    organization_id=principal.organization_id,
+                    conversation_id=ctx.conversation_id,
+                    provider=call.entry.provider,
+                    conversation_turn=ctx.conversation_turn,
+                    selected_model=call.entry.id,
+                    tier=d.complexity,
+                    score=d.score,
+                    confidence=d.confidence,
+                    reasoning=d.reasoning
+                    + (" (fell back to the nearest tier this caller may use)" if ctx.auto_fell_back else "")
+                    + (
+                        f" (model {call.fell_back_from} failed; {call.entry.id} served after {call.attempts} attempts)"
+                        if call.fell_back_from
+                        else ""
+                    ),
+                    query_length=d.query_length,
+                    request_succeeded=status == "success",
+                    response_tokens=usage.output_tokens,
+                    # A cascade's decision costs every call it made (drafts, judge, escalation).
+                    estimated_cost_millicents=(
+                        sum(c.outcome.cost for c in self.calls if c.outcome is not None)
+                        if ctx.route_mode == "cascade"
+                        else cost
+                    ),
+                    config_version=d.config_version,
+                    query_text=ctx.router_query,
+                    fallback_from=call.fell_back_from,
+                    attempts=call.attempts,
+                )
+            )
+            services.metrics.child(services.metrics.routing, d.complexity).inc()
+        if status == "success":
+            append = turn_append(
+                ctx,
+                call,
+                reply_text=reply_text,
+                thinking=thinking or None,
+                usage={
+                    "input_tokens": usage.input_tokens,
+                    "output_tokens": usage.output_tokens,
+                    "cache_write_tokens": usage.cache_write_tokens,
+                    "cache_read_tokens": usage.cache_read_tokens,
+                },
+                cost_millicents=cost,
+            )
+            if append is not None:
+                q.put(append)

@@ -18,7 +18,9 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from gateway.errors import ServiceUnavailable
+from gateway.routing.models import RouterModelCache
 from router.config import DEFAULT_CONFIG, RouterConfig
+from router.learned import LearnedScorer
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ class RouterConfigStore:
         # Bumped by every invalidation: a read that started before one must not refill the
         # cache with what it read (it may predate the change the notification announced).
         self._generation = 0
+        self.models = RouterModelCache(pool)
 
     def invalidate(self) -> None:
         self._generation += 1
@@ -107,6 +110,19 @@ class RouterConfigStore:
         if generation == self._generation:
             self._cache[organization_id] = (now + self.ttl_s, config)
         return config
+
+    async def learned_for(self, organization_id: str, config: RouterConfig) -> LearnedScorer | None:
+        """The trained model ``config`` points at (None: score with the heuristic).
+
+        A configuration naming a model the organization cannot read (deleted, or another
+        organization's) falls back to the heuristic rather than failing AUTO requests.
+        """
+        if config.model_id is None:
+            return None
+        scorer = await self.models.get(config.model_id, organization_id)
+        if scorer is None:
+            log.warning("router config %s names unknown model %s; using the heuristic", config.version, config.model_id)
+        return scorer
 
     async def save(self, organization_id: str, config: RouterConfig, created_by: str | None) -> RouterConfig:
         """Store ``config`` as the organization's newest version, audit it, and tell every process.

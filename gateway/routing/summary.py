@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from psycopg_pool import AsyncConnectionPool
 
+from gateway.routing.labeled_eval import LabeledTraffic
 from pricing.money import usd_float
 from router.complexity import COMPLEXITIES
 
@@ -90,6 +91,8 @@ class RouterSummary(msgspec.Struct, kw_only=True):
     fallbacks: int
     tiers: list[TierSummary]
     score_histogram: list[ScoreBucket]
+    # The current configuration on the organization's labeled traffic (whole-org callers only).
+    labeled: LabeledTraffic | None = None
 
 
 def _rate(ok: int, bad: int) -> float | None:

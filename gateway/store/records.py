@@ -65,6 +65,7 @@ class DecisionRecord(msgspec.Struct, tag="decision", frozen=True, kw_only=True):
     # Set when the model AUTO chose failed and another served (resilience fallback).
     fallback_from: str | None = None
     attempts: int | None = None
+    query_text: str | None = None
 
 
 class ConversationAppend(msgspec.Struct, tag="conversation", frozen=True, kw_only=True):

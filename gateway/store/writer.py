@@ -42,8 +42,8 @@ ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING
 _DECISION_SQL = """
 INSERT INTO routing_decisions (created_at, user_id, organization_id, conversation_id, provider,
     conversation_turn, selected_model, tier, score, confidence, reasoning, query_length, request_succeeded,
-    response_tokens, estimated_cost_millicents, request_id, config_version, fallback_from, attempts)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    response_tokens, estimated_cost_millicents, request_id, config_version, fallback_from, attempts, query_text)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING
 """
 
@@ -97,6 +97,7 @@ def _decision_params(r: DecisionRecord) -> tuple[Any, ...]:
         r.config_version,
         r.fallback_from,
         r.attempts,
+        r.query_text,
     )
 
 

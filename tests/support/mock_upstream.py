@@ -57,6 +57,8 @@ class MockUpstream:
     # ``scripts``: tests of concurrent calls to both dialects say which one gets which answer.
     path_scripts: dict[str, deque[Script]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
+    # Per upstream model: a reply text, or a Script (tests of strategies calling several models).
+    replies: dict[str, str | Script] = field(default_factory=dict)
     text: str = "Hello from the mock upstream."
     # Anthropic-style usage for the default answer.
     input_tokens: int = 11
@@ -105,6 +107,7 @@ class MockUpstream:
         self.scripts.clear()
         self.path_scripts.clear()
         self.requests.clear()
+        self.replies.clear()
 
     def script_for(self, path: str, script: Script) -> None:
         """Queue ``script`` for the next request to ``path`` only."""
@@ -155,16 +158,26 @@ class MockUpstream:
         await resp.write_eof()
         return resp
 
+    def _reply(self, body: dict[str, Any]) -> tuple[Script | None, str]:
+        """The scripted reply for the body's model: (a Script to play, or None) and the text."""
+        reply = self.replies.get(str(body.get("model")))
+        if isinstance(reply, Script):
+            return reply, self.text
+        return None, reply if reply is not None else self.text
+
     async def _openai(self, request: web.Request) -> web.StreamResponse:
         body = await self._record(request)
         if (script := self._next_script(request.path)) is not None:
             return await self._play(request, script)
+        scripted, text = self._reply(body)
+        if scripted is not None:
+            return await self._play(request, scripted)
         if body.get("stream"):
             return await self._play(
                 request,
                 Script(
                     events=openai_stream_events(
-                        self.text,
+                        text,
                         body.get("model", "m"),
                         self.input_tokens + self.cache_read_tokens,
                         self.output_tokens,
@@ -177,7 +190,7 @@ class MockUpstream:
             request,
             Script(
                 body=openai_completion(
-                    self.text,
+                    text,
                     body.get("model", "m"),
                     self.input_tokens + self.cache_read_tokens,
                     self.output_tokens,
@@ -190,6 +203,9 @@ class MockUpstream:
         body = await self._record(request)
         if (script := self._next_script(request.path)) is not None:
             return await self._play(request, script)
+        scripted, text = self._reply(body)
+        if scripted is not None:
+            return await self._play(request, scripted)
         usage = {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
@@ -198,9 +214,9 @@ class MockUpstream:
         }
         if body.get("stream"):
             return await self._play(
-                request, Script(events=anthropic_stream_events(self.text, body.get("model", "m"), usage))
+                request, Script(events=anthropic_stream_events(text, body.get("model", "m"), usage))
             )
-        return await self._play(request, Script(body=anthropic_message(self.text, body.get("model", "m"), usage)))
+        return await self._play(request, Script(body=anthropic_message(text, body.get("model", "m"), usage)))
 
 
 # --- canned bodies in each dialect ---------------------------------------------------------
