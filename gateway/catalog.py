@@ -31,6 +31,9 @@ DEFAULT_MODELS: tuple[ModelEntry, ...] = (
     ModelEntry("gpt-4o-mini", "openai", "gpt-4o-mini", "basic"),
     ModelEntry("gpt-4.1", "openai", "gpt-4.1", "standard"),
     ModelEntry("gpt-5", "openai", "gpt-5", "premium"),
+    # POST /v1/embeddings only; never picked by AUTO.
+    ModelEntry("text-embedding-3-small", "openai", "text-embedding-3-small", "basic", mode="embedding"),
+    ModelEntry("text-embedding-3-large", "openai", "text-embedding-3-large", "basic", mode="embedding"),
 )
 
 COMPLEXITIES: tuple[Complexity, ...] = ("simple", "medium", "complex")

@@ -31,6 +31,7 @@ import msgspec
 Tier = Literal["basic", "standard", "premium"]
 Complexity = Literal["simple", "medium", "complex"]
 Dialect = Literal["openai", "anthropic"]
+ModelMode = Literal["chat", "embedding"]
 
 
 class ModelEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -46,6 +47,8 @@ class ModelEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     price_key: str | None = None
     # Upper bound used when the client sends no max_tokens (budget reservations, Anthropic).
     default_max_tokens: int = 4096
+    # "embedding" models serve POST /v1/embeddings only; "chat" models the chat endpoints.
+    mode: ModelMode = "chat"
 
 
 class ProviderEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -28,6 +28,7 @@ from gateway.proxy.conversations import ConversationGate
 from gateway.routing.store import RouterConfigStore
 from gateway.settings import Settings
 from gateway.store.queue import WriteQueue
+from gateway.tokens import TokenCounter
 from pricing import ModelPrice, PriceTable
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class Services:
     # Long-running tasks other collaborators start (e.g. the alert mailer); the lifespan
     # cancels them at shutdown.
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # Offline tokenizers for POST /v1/messages/count_tokens, loaded on first use.
+    token_counter: TokenCounter = field(default_factory=TokenCounter)
 
 
 def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamClient) -> dict[str, Provider]:

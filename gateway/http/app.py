@@ -16,9 +16,11 @@ from gateway.auth.jwt import JWTVerifier
 from gateway.auth.resolver import PrincipalResolver
 from gateway.catalog import Catalog
 from gateway.config import load_config
-from gateway.http import admin_routes, report_routes, router_routes
+from gateway.http import admin_routes, report_routes, responses_routes, router_routes
+from gateway.http.count_tokens_route import count_tokens
+from gateway.http.embeddings_route import embeddings
 from gateway.http.errors import handle_exception
-from gateway.http.models_route import list_models
+from gateway.http.models_route import get_model, list_models
 from gateway.http.ops import healthz, metrics, readyz
 from gateway.http.proxy_routes import chat_completions, messages
 from gateway.metrics import Metrics
@@ -124,6 +126,10 @@ def create_app(
             chat_completions,
             messages,
             list_models,
+            get_model,
+            count_tokens,
+            embeddings,
+            *responses_routes.ROUTES,
             healthz,
             readyz,
             metrics,

@@ -11,7 +11,8 @@ class OpenAIProvider:
 
     def __init__(self, name: str, base_url: str, api_key: str | None, client: UpstreamClient) -> None:
         self.name = name
-        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._root = base_url.rstrip("/")
+        self._url = self._root + "/chat/completions"
         self._headers = {"content-type": "application/json", "accept-encoding": "identity"}
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
@@ -19,3 +20,7 @@ class OpenAIProvider:
 
     async def send(self, body: bytes) -> UpstreamResponse:
         return await self._client.post(self._url, self._headers, body)
+
+    async def send_to(self, path: str, body: bytes) -> UpstreamResponse:
+        """POST to another endpoint of the same API (``/embeddings``, ``/responses``)."""
+        return await self._client.post(self._root + path, self._headers, body)

@@ -121,6 +121,12 @@ async def admit(
                 code="model_not_found",
                 param="model",
             )
+        if found.mode != "chat":
+            raise InvalidRequest(
+                f"model '{req.model}' is an embedding model; send it to POST /v1/embeddings",
+                code="model_not_chat",
+                param="model",
+            )
         entry = found
     try:
         tier = check_model(principal, entry)

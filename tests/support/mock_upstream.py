@@ -51,6 +51,8 @@ class MockUpstream:
     output_tokens: int = 7
     cache_write_tokens: int = 3
     cache_read_tokens: int = 5
+    # What /v1/messages/count_tokens answers.
+    count_tokens: int = 42
 
     def __post_init__(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -67,6 +69,8 @@ class MockUpstream:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._openai)
         app.router.add_post("/v1/messages", self._anthropic)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -166,8 +170,32 @@ class MockUpstream:
             )
         return await self._play(request, Script(body=anthropic_message(self.text, body.get("model", "m"), usage)))
 
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request)
+        if self.scripts:
+            return await self._play(request, self.scripts.popleft())
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        return await self._play(request, Script(body=openai_embeddings(body.get("model", "m"), len(texts), 3)))
+
+    async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        if self.scripts:
+            return await self._play(request, self.scripts.popleft())
+        return await self._play(request, Script(body={"input_tokens": self.count_tokens}))
+
 
 # --- canned bodies in each dialect ---------------------------------------------------------
+def openai_embeddings(model: str, n: int, tokens_each: int, dims: int = 4) -> dict[str, Any]:
+    """An embeddings answer: ``n`` vectors of ``dims`` floats, ``tokens_each`` input tokens per input."""
+    return {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": [0.5 + i] * dims} for i in range(n)],
+        "model": model,
+        "usage": {"prompt_tokens": n * tokens_each, "total_tokens": n * tokens_each},
+    }
+
+
 def openai_completion(
     text: str, model: str, prompt: int, completion: int, cached: int = 0, tool_calls: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
