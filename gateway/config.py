@@ -57,6 +57,9 @@ class ProviderEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     dialect: Dialect
     base_url: str
     api_key: str | None = None
+    # An OpenAI-dialect server with its own /responses endpoint (POST /v1/responses is passed
+    # through natively instead of translated to Chat Completions).
+    responses_api: bool = False
 
 
 class PriceEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

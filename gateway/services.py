@@ -70,7 +70,9 @@ def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamC
         log.warning("ANTHROPIC_API_KEY is not set: Anthropic models are served by the built-in SIMULATOR")
         providers["anthropic"] = SimulatorProvider("anthropic", "anthropic")
     if settings.openai_api_key or sim == "off":
-        providers["openai"] = OpenAIProvider("openai", settings.openai_base_url, settings.openai_api_key, client)
+        providers["openai"] = OpenAIProvider(
+            "openai", settings.openai_base_url, settings.openai_api_key, client, responses_api=True
+        )
     else:
         log.warning("OPENAI_API_KEY is not set: OpenAI models are served by the built-in SIMULATOR")
         providers["openai"] = SimulatorProvider("openai", "openai")
@@ -79,7 +81,9 @@ def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamC
         providers["simulator"] = SimulatorProvider("simulator", "openai")
     for name, entry in config.providers.items():
         if entry.dialect == "openai":
-            providers[name] = OpenAIProvider(name, entry.base_url, entry.api_key, client)
+            providers[name] = OpenAIProvider(
+                name, entry.base_url, entry.api_key, client, responses_api=entry.responses_api
+            )
         else:
             providers[name] = AnthropicProvider(name, entry.base_url, entry.api_key, client)
     return providers

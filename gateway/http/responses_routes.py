@@ -27,9 +27,11 @@ from gateway.dialects.sse import SSEParser
 from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.http.errors import as_gateway_error
 from gateway.http.proxy_routes import _JSON, _READ_HEADERS, _body, _read_body, _send_error, _start, _stream
+from gateway.providers.base import EndpointProvider
 from gateway.proxy.admit import admit, authenticate
 from gateway.proxy.context import RequestContext
-from gateway.proxy.forward import forward, upstream_body
+from gateway.proxy.forward import Forwarded, forward, upstream_body
+from gateway.proxy.responses_native import call_native, native_body, relay_native, whole_native
 from gateway.services import Services
 from gateway.store.responses import ResponseStore
 from gateway.translate.requests import last_user_text
@@ -54,6 +56,7 @@ class _Plan(msgspec.Struct):
     response_id: str
     store: bool
     items: list[dict[str, Any]]  # the chain so far plus this request's input items
+    history: list[dict[str, Any]]  # the chain so far (items of previous_response_id)
 
 
 async def _history(services: Services, principal: Principal, raw: dict[str, Any]) -> list[dict[str, Any]]:
@@ -117,6 +120,64 @@ async def _translated_stream(
             await aclose()
 
 
+async def _admitted(
+    services: Services, scope: Scope, receive: Receive, request_id: str, started: float
+) -> tuple[RequestContext, _Plan, dict[str, Any], Any, list[dict[str, Any]]]:
+    """Authenticate, translate and admit: the context, the plan, and the Chat Completions view."""
+    headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _READ_HEADERS}
+    principal = await authenticate(services, headers)
+    body = await _read_body(receive, headers, services.settings.max_body_bytes)
+    try:
+        raw = decode_body(body)
+        history = await _history(services, principal, raw)
+        chat_raw, req = parse_openai_request(_enc.encode(responses_to_chat(raw, history)))
+        items = [*history, *response_items_from_input(raw.get("input"))]
+    except RequestValidationError as exc:
+        raise InvalidRequest(exc.message, param=exc.param) from None
+    plan = _Plan(
+        raw=raw,
+        response_id=new_response_id(),
+        store=raw.get("store", True) is not False,
+        items=items,
+        history=history,
+    )
+    ctx = await admit(services, principal, "openai", chat_raw, req, request_id=request_id, started=started)
+    ctx.endpoint = "responses"
+    ctx.include_usage = True  # the usage chunk feeds response.completed
+    conversation = headers.get("x-conversation-id")
+    if conversation is not None:
+        ctx.user_text = last_user_text(req)
+        ctx.conversation_id = await services.conversations.resolve(conversation, principal, ctx.entry.id, ctx.user_text)
+    await services.budget.admit(ctx)
+    return ctx, plan, chat_raw, req, history
+
+
+async def _answer(
+    services: Services, ctx: RequestContext, plan: _Plan, chat_raw: dict[str, Any], req: Any
+) -> Forwarded:
+    """Call the provider: natively when it has a Responses API, else through Chat Completions."""
+    provider = ctx.provider
+    if getattr(provider, "responses_api", False) and isinstance(provider, EndpointProvider):
+        upstream = await call_native(services, ctx, provider, native_body(ctx, plan.raw, plan.history))
+        if ctx.stream:
+
+            async def save(response: dict[str, Any]) -> None:
+                await _save(services, ctx, plan, response)
+
+            frames = relay_native(services, ctx, upstream, plan.response_id, save)
+            return Forwarded(200, ctx.response_headers(), stream=frames)
+        response = await whole_native(services, ctx, upstream, plan.response_id)
+    else:
+        out = await forward(services, ctx, upstream_body(ctx, chat_raw, req))
+        if out.stream is not None:
+            return Forwarded(200, out.headers, stream=_translated_stream(services, ctx, plan, out.stream))
+        assert out.body is not None
+        shell = response_shell(plan.raw, plan.response_id, ctx.entry.id, created_now())
+        response = chat_to_response(_dec.decode(out.body), shell)
+    await _save(services, ctx, plan, response)
+    return Forwarded(200, ctx.response_headers(), body=_enc.encode(response))
+
+
 async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
     started = time.perf_counter()
     request_id = str(uuid.uuid4())
@@ -127,34 +188,8 @@ async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
             err = InvalidRequest(f"{path} accepts POST only", code="method_not_allowed")
             err.status = 405
             raise err
-        headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _READ_HEADERS}
-        principal = await authenticate(services, headers)
-        body = await _read_body(receive, headers, services.settings.max_body_bytes)
-        try:
-            raw = decode_body(body)
-            history = await _history(services, principal, raw)
-            chat_raw, req = parse_openai_request(_enc.encode(responses_to_chat(raw, history)))
-            items = [*history, *response_items_from_input(raw.get("input"))]
-        except RequestValidationError as exc:
-            raise InvalidRequest(exc.message, param=exc.param) from None
-        plan = _Plan(raw=raw, response_id=new_response_id(), store=raw.get("store", True) is not False, items=items)
-        ctx = await admit(services, principal, "openai", chat_raw, req, request_id=request_id, started=started)
-        ctx.endpoint = "responses"
-        ctx.include_usage = True  # the usage chunk feeds response.completed
-        conversation = headers.get("x-conversation-id")
-        if conversation is not None:
-            ctx.user_text = last_user_text(req)
-            ctx.conversation_id = await services.conversations.resolve(
-                conversation, principal, ctx.entry.id, ctx.user_text
-            )
-        await services.budget.admit(ctx)
-        out = await forward(services, ctx, upstream_body(ctx, chat_raw, req))
-        if out.stream is None:
-            assert out.body is not None
-            shell = response_shell(raw, plan.response_id, ctx.entry.id, created_now())
-            response = chat_to_response(_dec.decode(out.body), shell)
-            await _save(services, ctx, plan, response)
-            payload = _enc.encode(response)
+        ctx, plan, chat_raw, req, _ = await _admitted(services, scope, receive, request_id, started)
+        out = await _answer(services, ctx, plan, chat_raw, req)
     except Exception as exc:
         gw = as_gateway_error(exc)
         if type(gw) is GatewayError:
@@ -163,11 +198,12 @@ async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
         await _send_error(send, path, gw, request_id)
         return
     if out.stream is not None:
-        await _stream(send, receive, out.headers, _translated_stream(services, ctx, plan, out.stream))
+        await _stream(send, receive, out.headers, out.stream)
         return
-    length = [(b"content-length", str(len(payload)).encode())]
+    assert out.body is not None
+    length = [(b"content-length", str(len(out.body)).encode())]
     await send(_start(200, [*_JSON, *length], out.headers))
-    await send(_body(payload))
+    await send(_body(out.body))
 
 
 @asgi("/v1/responses", copy_scope=False)

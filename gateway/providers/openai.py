@@ -9,8 +9,13 @@ from gateway.providers.upstream import UpstreamClient, UpstreamResponse
 class OpenAIProvider:
     dialect: Dialect = "openai"
 
-    def __init__(self, name: str, base_url: str, api_key: str | None, client: UpstreamClient) -> None:
+    def __init__(
+        self, name: str, base_url: str, api_key: str | None, client: UpstreamClient, *, responses_api: bool = False
+    ) -> None:
         self.name = name
+        # Whether the server has its own /responses (OpenAI does; most compatible servers do not,
+        # and get POST /v1/responses translated to Chat Completions instead).
+        self.responses_api = responses_api
         self._root = base_url.rstrip("/")
         self._url = self._root + "/chat/completions"
         self._headers = {"content-type": "application/json", "accept-encoding": "identity"}

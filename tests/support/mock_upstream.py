@@ -70,6 +70,7 @@ class MockUpstream:
         app.router.add_post("/v1/chat/completions", self._openai)
         app.router.add_post("/v1/messages", self._anthropic)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/responses", self._responses)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -178,6 +179,18 @@ class MockUpstream:
         texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
         return await self._play(request, Script(body=openai_embeddings(body.get("model", "m"), len(texts), 3)))
 
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request)
+        if self.scripts:
+            return await self._play(request, self.scripts.popleft())
+        usage = responses_usage_body(
+            self.input_tokens + self.cache_read_tokens, self.output_tokens, self.cache_read_tokens
+        )
+        model = body.get("model", "m")
+        if body.get("stream"):
+            return await self._play(request, Script(events=responses_stream_events(self.text, model, usage)))
+        return await self._play(request, Script(body=responses_object(model, [responses_message(self.text)], usage)))
+
     async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
         await self._record(request)
         if self.scripts:
@@ -186,6 +199,82 @@ class MockUpstream:
 
 
 # --- canned bodies in each dialect ---------------------------------------------------------
+def responses_usage_body(prompt: int, completion: int, cached: int = 0) -> dict[str, Any]:
+    """Responses API usage (``input_tokens`` includes the cached ones)."""
+    return {
+        "input_tokens": prompt,
+        "input_tokens_details": {"cached_tokens": cached},
+        "output_tokens": completion,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": prompt + completion,
+    }
+
+
+def responses_message(text: str, item_id: str = "msg_up") -> dict[str, Any]:
+    return {
+        "type": "message",
+        "id": item_id,
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
+
+
+def responses_call(name: str, arguments: str, call_id: str = "call_up", item_id: str = "fc_up") -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "id": item_id,
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+        "status": "completed",
+    }
+
+
+def responses_object(
+    model: str, output: list[dict[str, Any]], usage: dict[str, Any] | None, status: str = "completed"
+) -> dict[str, Any]:
+    return {
+        "id": "resp_upstream",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": status,
+        "model": model,
+        "output": output,
+        "usage": usage,
+        "error": None,
+        "incomplete_details": None,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+    }
+
+
+def responses_event(kind: str, seq: int, **fields: Any) -> bytes:
+    return sse(kind, {"type": kind, "sequence_number": seq, **fields})
+
+
+def responses_stream_events(text: str, model: str, usage: dict[str, Any]) -> list[bytes]:
+    """The Responses event stream of one text answer, word by word, as OpenAI sends it."""
+    shell = responses_object(model, [], None, status="in_progress")
+    frames = [responses_event("response.created", 0, response=shell)]
+    item = {"type": "message", "id": "msg_up", "status": "in_progress", "role": "assistant", "content": []}
+    frames.append(responses_event("response.output_item.added", 1, output_index=0, item=item))
+    seq = 2
+    for i, w in enumerate(text.split(" ")):
+        delta = (" " if i else "") + w
+        frames.append(
+            responses_event(
+                "response.output_text.delta", seq, item_id="msg_up", output_index=0, content_index=0, delta=delta
+            )
+        )
+        seq += 1
+    done = responses_message(text)
+    frames.append(responses_event("response.output_item.done", seq, output_index=0, item=done))
+    frames.append(responses_event("response.completed", seq + 1, response=responses_object(model, [done], usage)))
+    return frames
+
+
 def openai_embeddings(model: str, n: int, tokens_each: int, dims: int = 4) -> dict[str, Any]:
     """An embeddings answer: ``n`` vectors of ``dims`` floats, ``tokens_each`` input tokens per input."""
     return {
