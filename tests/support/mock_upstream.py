@@ -11,6 +11,7 @@ import asyncio
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,9 @@ class MockUpstream:
     cache_read_tokens: int = 5
     # What /v1/messages/count_tokens answers.
     count_tokens: int = 42
+    # Answers chosen from the request itself (path, body), before the queued scripts: for
+    # clients such as agents that send requests of their own in an order a queue cannot know.
+    responder: Callable[[str, dict[str, Any]], Script | None] | None = None
 
     def __post_init__(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -97,8 +101,17 @@ class MockUpstream:
     def reset(self) -> None:
         self.scripts.clear()
         self.requests.clear()
+        self.responder = None
 
     # --- handlers ------------------------------------------------------------------------
+    def _scripted(self, path: str, body: dict[str, Any]) -> Script | None:
+        """The responder's answer for this request, else the next queued script, else None."""
+        if self.responder is not None:
+            script = self.responder(path, body)
+            if script is not None:
+                return script
+        return self.scripts.popleft() if self.scripts else None
+
     async def _record(self, request: web.Request) -> dict[str, Any]:
         body: dict[str, Any] = msgspec.json.decode(await request.read())
         self.requests.append(Recorded(request.path, dict(request.headers), body))
@@ -126,8 +139,8 @@ class MockUpstream:
 
     async def _openai(self, request: web.Request) -> web.StreamResponse:
         body = await self._record(request)
-        if self.scripts:
-            return await self._play(request, self.scripts.popleft())
+        if (script := self._scripted(request.path, body)) is not None:
+            return await self._play(request, script)
         if body.get("stream"):
             return await self._play(
                 request,
@@ -157,8 +170,8 @@ class MockUpstream:
 
     async def _anthropic(self, request: web.Request) -> web.StreamResponse:
         body = await self._record(request)
-        if self.scripts:
-            return await self._play(request, self.scripts.popleft())
+        if (script := self._scripted(request.path, body)) is not None:
+            return await self._play(request, script)
         usage = {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
@@ -173,16 +186,16 @@ class MockUpstream:
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         body = await self._record(request)
-        if self.scripts:
-            return await self._play(request, self.scripts.popleft())
+        if (script := self._scripted(request.path, body)) is not None:
+            return await self._play(request, script)
         inputs = body.get("input")
         texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
         return await self._play(request, Script(body=openai_embeddings(body.get("model", "m"), len(texts), 3)))
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         body = await self._record(request)
-        if self.scripts:
-            return await self._play(request, self.scripts.popleft())
+        if (script := self._scripted(request.path, body)) is not None:
+            return await self._play(request, script)
         usage = responses_usage_body(
             self.input_tokens + self.cache_read_tokens, self.output_tokens, self.cache_read_tokens
         )
@@ -193,8 +206,8 @@ class MockUpstream:
 
     async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
         await self._record(request)
-        if self.scripts:
-            return await self._play(request, self.scripts.popleft())
+        if (script := self._scripted(request.path, body)) is not None:
+            return await self._play(request, script)
         return await self._play(request, Script(body={"input_tokens": self.count_tokens}))
 
 
@@ -413,6 +426,46 @@ def anthropic_stream_events(text: str, model: str, usage: dict[str, Any]) -> lis
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": usage["output_tokens"]},
+            },
+        )
+    )
+    frames.append(sse("message_stop", {"type": "message_stop"}))
+    return frames
+
+
+def anthropic_tool_stream_events(
+    model: str, tool_id: str, name: str, tool_input: dict[str, Any], usage: dict[str, Any]
+) -> list[bytes]:
+    """An Anthropic stream whose answer is one ``tool_use`` block, its input sent in two deltas."""
+    start_usage = {k: v for k, v in usage.items() if k != "output_tokens"} | {"output_tokens": 1}
+    message = {
+        "id": "msg_mock_tool",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": start_usage,
+    }
+    args = _enc.encode(tool_input).decode()
+    half = len(args) // 2
+    block = {"type": "tool_use", "id": tool_id, "name": name, "input": {}}
+    frames = [
+        sse("message_start", {"type": "message_start", "message": message}),
+        sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}),
+    ]
+    for part in (args[:half], args[half:]):
+        delta = {"type": "input_json_delta", "partial_json": part}
+        frames.append(sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}))
+    frames.append(sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    frames.append(
+        sse(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
                 "usage": {"output_tokens": usage["output_tokens"]},
             },
         )
