@@ -205,7 +205,7 @@ class MockUpstream:
         return await self._play(request, Script(body=responses_object(model, [responses_message(self.text)], usage)))
 
     async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
-        await self._record(request)
+        body = await self._record(request)
         if (script := self._scripted(request.path, body)) is not None:
             return await self._play(request, script)
         return await self._play(request, Script(body={"input_tokens": self.count_tokens}))
@@ -439,7 +439,7 @@ def anthropic_tool_stream_events(
 ) -> list[bytes]:
     """An Anthropic stream whose answer is one ``tool_use`` block, its input sent in two deltas."""
     start_usage = {k: v for k, v in usage.items() if k != "output_tokens"} | {"output_tokens": 1}
-    message = {
+    message: dict[str, Any] = {
         "id": "msg_mock_tool",
         "type": "message",
         "role": "assistant",
