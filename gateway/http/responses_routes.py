@@ -120,6 +120,11 @@ async def _translated_stream(
             await aclose()
 
 
+def _native(ctx: RequestContext) -> bool:
+    """Whether the serving provider takes the Responses body itself (OpenAI's own API)."""
+    return bool(getattr(ctx.provider, "responses_api", False)) and isinstance(ctx.provider, EndpointProvider)
+
+
 async def _admitted(
     services: Services, scope: Scope, receive: Receive, request_id: str, started: float
 ) -> tuple[RequestContext, _Plan, dict[str, Any], Any, list[dict[str, Any]]]:
@@ -130,7 +135,8 @@ async def _admitted(
     try:
         raw = decode_body(body)
         history = await _history(services, principal, raw)
-        chat_raw, req = parse_openai_request(_enc.encode(responses_to_chat(raw, history)))
+        # The lenient view admits and routes; a Chat Completions upstream gets the strict one below.
+        chat_raw, req = parse_openai_request(_enc.encode(responses_to_chat(raw, history, strict=False)))
         items = [*history, *response_items_from_input(raw.get("input"))]
     except RequestValidationError as exc:
         raise InvalidRequest(exc.message, param=exc.param) from None
@@ -142,6 +148,11 @@ async def _admitted(
         history=history,
     )
     ctx = await admit(services, principal, "openai", chat_raw, req, request_id=request_id, started=started)
+    if not _native(ctx):
+        try:
+            chat_raw, req = parse_openai_request(_enc.encode(responses_to_chat(raw, history)))
+        except RequestValidationError as exc:
+            raise InvalidRequest(exc.message, param=exc.param) from None
     ctx.endpoint = "responses"
     ctx.include_usage = True  # the usage chunk feeds response.completed
     conversation = headers.get("x-conversation-id")
@@ -157,7 +168,7 @@ async def _answer(
 ) -> Forwarded:
     """Call the provider: natively when it has a Responses API, else through Chat Completions."""
     provider = ctx.provider
-    if getattr(provider, "responses_api", False) and isinstance(provider, EndpointProvider):
+    if _native(ctx) and isinstance(provider, EndpointProvider):
         upstream = await call_native(services, ctx, provider, native_body(ctx, plan.raw, plan.history))
         if ctx.stream:
 

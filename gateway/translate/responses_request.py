@@ -36,6 +36,14 @@ def _refuse(param: str, what: str) -> RequestValidationError:
     return RequestValidationError(f"{param}: {what}", param)
 
 
+class _Unsupported(RequestValidationError):
+    """Valid Responses API input that Chat Completions cannot carry (dropped when not strict)."""
+
+
+def _unsupported(param: str, what: str) -> _Unsupported:
+    return _Unsupported(f"{param}: {what}", param)
+
+
 def response_items_from_input(value: Any) -> list[dict[str, Any]]:
     """``input`` as a list of items (a plain string is one user message)."""
     if value is None:
@@ -71,12 +79,18 @@ def _content_part(part: Any, where: str) -> dict[str, Any]:
     raise _refuse(f"{where}.type", f"content part '{kind}' is not supported")
 
 
-def _message_content(content: Any, role: str, where: str) -> str | list[dict[str, Any]]:
+def _message_content(content: Any, role: str, where: str, strict: bool) -> str | list[dict[str, Any]]:
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
         raise _refuse(where, "must be a string or a list of content parts")
-    parts = [_content_part(p, f"{where}[{j}]") for j, p in enumerate(content)]
+    parts = []
+    for j, p in enumerate(content):
+        try:
+            parts.append(_content_part(p, f"{where}[{j}]"))
+        except _Unsupported:
+            if strict:
+                raise
     if role != "user" or all(p["type"] == "text" for p in parts):
         # System, developer and assistant turns carry text only in Chat Completions.
         return "".join(p.get("text", "") for p in parts)
@@ -91,7 +105,7 @@ def _tool_output(output: Any) -> str:
     return "" if output is None else str(output)
 
 
-def _chat_messages(items: list[dict[str, Any]], instructions: str | None) -> list[dict[str, Any]]:
+def _chat_messages(items: list[dict[str, Any]], instructions: str | None, strict: bool) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     if instructions:
         messages.append({"role": "system", "content": instructions})
@@ -102,7 +116,7 @@ def _chat_messages(items: list[dict[str, Any]], instructions: str | None) -> lis
             role = item.get("role")
             if role not in ("user", "assistant", "system", "developer"):
                 raise _refuse(f"{where}.role", "expected user, assistant, system or developer")
-            content = _message_content(item.get("content", ""), role, f"{where}.content")
+            content = _message_content(item.get("content", ""), role, f"{where}.content", strict)
             prev = messages[-1] if messages else None
             if role == "assistant" and prev is not None and prev["role"] == "assistant" and not prev.get("content"):
                 prev["content"] = content
@@ -131,19 +145,23 @@ def _chat_messages(items: list[dict[str, Any]], instructions: str | None) -> lis
             )
         elif kind == "reasoning":
             continue  # encrypted or summarized reasoning cannot be replayed through Chat Completions
-        else:
-            raise _refuse(f"{where}.type", f"input item '{kind}' is not supported by this gateway")
+        elif strict:
+            raise _unsupported(f"{where}.type", f"input item '{kind}' cannot be translated for this model")
     return messages
 
 
-def _chat_tools(tools: Any) -> list[dict[str, Any]]:
+def _chat_tools(tools: Any, strict: bool) -> list[dict[str, Any]]:
     if not isinstance(tools, list):
         raise _refuse("tools", "must be a list")
     out = []
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict) or tool.get("type") != "function":
+            if not strict:
+                continue
             kind = tool.get("type") if isinstance(tool, dict) else tool
-            raise _refuse(f"tools[{i}].type", f"hosted tool '{kind}' is not available; only function tools are")
+            raise _unsupported(
+                f"tools[{i}].type", f"tool type '{kind}' cannot be translated for this model; only function tools can"
+            )
         if not tool.get("name"):
             raise _refuse(f"tools[{i}].name", "required for a function tool")
         fn: dict[str, Any] = {"name": tool["name"], "parameters": tool.get("parameters") or {"type": "object"}}
@@ -162,7 +180,7 @@ def _chat_tool_choice(choice: Any) -> Any:
         return choice
     if isinstance(choice, dict) and choice.get("type") == "function" and choice.get("name"):
         return {"type": "function", "function": {"name": choice["name"]}}
-    raise _refuse("tool_choice", "expected auto, none, required or {type: function, name}")
+    raise _unsupported("tool_choice", "only auto, none, required or {type: function, name} can be translated")
 
 
 def _response_format(text: Any) -> dict[str, Any] | None:
@@ -186,13 +204,18 @@ def _response_format(text: Any) -> dict[str, Any] | None:
     raise _refuse("text.format.type", "expected text, json_object or json_schema")
 
 
-def responses_to_chat(raw: dict[str, Any], history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def responses_to_chat(
+    raw: dict[str, Any], history: list[dict[str, Any]] | None = None, *, strict: bool = True
+) -> dict[str, Any]:
     """A Chat Completions body for a Responses request.
 
     Args:
         raw: The decoded ``POST /v1/responses`` body.
         history: Items of the response chain named by ``previous_response_id`` (its input
             and output items, oldest first), placed before this request's ``input``.
+        strict: Refuse what Chat Completions cannot carry (the body goes to a Chat
+            Completions upstream). Not strict, it is left out instead: the view the gateway
+            admits and routes a request by when the upstream takes the Responses body itself.
 
     Raises:
         RequestValidationError: For what the translation cannot carry (hosted tools,
@@ -205,7 +228,7 @@ def responses_to_chat(raw: dict[str, Any], history: list[dict[str, Any]] | None 
     if instructions is not None and not isinstance(instructions, str):
         raise _refuse("instructions", "must be a string")
     items = [*(history or []), *response_items_from_input(raw.get("input"))]
-    messages = _chat_messages(items, instructions)
+    messages = _chat_messages(items, instructions, strict)
     if not any(m["role"] in ("user", "tool") for m in messages):
         raise _refuse("input", "required: a text or at least one user message or function_call_output item")
     body: dict[str, Any] = {"model": model, "messages": messages}
@@ -218,9 +241,15 @@ def responses_to_chat(raw: dict[str, Any], history: list[dict[str, Any]] | None 
             raise _refuse("max_output_tokens", "must be a positive integer")
         body["max_completion_tokens"] = max_out
     if raw.get("tools"):
-        body["tools"] = _chat_tools(raw["tools"])
-    if raw.get("tool_choice") is not None:
-        body["tool_choice"] = _chat_tool_choice(raw["tool_choice"])
+        tools = _chat_tools(raw["tools"], strict)
+        if tools:
+            body["tools"] = tools
+    if raw.get("tool_choice") is not None and body.get("tools"):
+        try:
+            body["tool_choice"] = _chat_tool_choice(raw["tool_choice"])
+        except _Unsupported:
+            if strict:
+                raise
     reasoning = raw.get("reasoning")
     if isinstance(reasoning, dict) and reasoning.get("effort"):
         body["reasoning_effort"] = reasoning["effort"]

@@ -39,4 +39,6 @@ def quiet_env(home: Path, **extra: str) -> dict[str, str]:
 def run_client(
     args: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 240
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False
+    )

@@ -472,3 +472,33 @@ def anthropic_tool_stream_events(
     )
     frames.append(sse("message_stop", {"type": "message_stop"}))
     return frames
+
+
+def responses_call_stream_events(
+    model: str, name: str, arguments: str, usage: dict[str, Any], call_id: str = "call_up"
+) -> list[bytes]:
+    """The Responses event stream of one function call, its arguments in two deltas."""
+    frames = [responses_event("response.created", 0, response=responses_object(model, [], None, "in_progress"))]
+    item = {
+        "type": "function_call",
+        "id": "fc_up",
+        "call_id": call_id,
+        "name": name,
+        "arguments": "",
+        "status": "in_progress",
+    }
+    frames.append(responses_event("response.output_item.added", 1, output_index=0, item=item))
+    half = len(arguments) // 2
+    for seq, part in ((2, arguments[:half]), (3, arguments[half:])):
+        frames.append(
+            responses_event("response.function_call_arguments.delta", seq, item_id="fc_up", output_index=0, delta=part)
+        )
+    done = responses_call(name, arguments, call_id)
+    frames.append(
+        responses_event(
+            "response.function_call_arguments.done", 4, item_id="fc_up", output_index=0, arguments=arguments
+        )
+    )
+    frames.append(responses_event("response.output_item.done", 5, output_index=0, item=done))
+    frames.append(responses_event("response.completed", 6, response=responses_object(model, [done], usage)))
+    return frames
