@@ -57,6 +57,7 @@ class _Plan(msgspec.Struct):
     store: bool
     items: list[dict[str, Any]]  # the chain so far plus this request's input items
     history: list[dict[str, Any]]  # the chain so far (items of previous_response_id)
+    dropped_tools: list[str] = msgspec.field(default_factory=list)  # hosted tools left out in translation
 
 
 async def _history(services: Services, principal: Principal, raw: dict[str, Any]) -> list[dict[str, Any]]:
@@ -125,6 +126,14 @@ def _native(ctx: RequestContext) -> bool:
     return bool(getattr(ctx.provider, "responses_api", False)) and isinstance(ctx.provider, EndpointProvider)
 
 
+def _headers(ctx: RequestContext, plan: _Plan) -> dict[str, str]:
+    headers = ctx.response_headers()
+    if plan.dropped_tools:
+        # Hosted tools have no equivalent off OpenAI's service: say which were left out.
+        headers["x-gateway-dropped-tools"] = ",".join(sorted(set(plan.dropped_tools)))
+    return headers
+
+
 async def _admitted(
     services: Services, scope: Scope, receive: Receive, request_id: str, started: float
 ) -> tuple[RequestContext, _Plan, dict[str, Any], Any, list[dict[str, Any]]]:
@@ -149,10 +158,12 @@ async def _admitted(
     )
     ctx = await admit(services, principal, "openai", chat_raw, req, request_id=request_id, started=started)
     if not _native(ctx):
+        dropped: list[str] = []
         try:
-            chat_raw, req = parse_openai_request(_enc.encode(responses_to_chat(raw, history)))
+            chat_raw, req = parse_openai_request(_enc.encode(responses_to_chat(raw, history, dropped_tools=dropped)))
         except RequestValidationError as exc:
             raise InvalidRequest(exc.message, param=exc.param) from None
+        plan.dropped_tools = dropped
     ctx.endpoint = "responses"
     ctx.include_usage = True  # the usage chunk feeds response.completed
     conversation = headers.get("x-conversation-id")
@@ -181,12 +192,12 @@ async def _answer(
     else:
         out = await forward(services, ctx, upstream_body(ctx, chat_raw, req))
         if out.stream is not None:
-            return Forwarded(200, out.headers, stream=_translated_stream(services, ctx, plan, out.stream))
+            return Forwarded(200, _headers(ctx, plan), stream=_translated_stream(services, ctx, plan, out.stream))
         assert out.body is not None
         shell = response_shell(plan.raw, plan.response_id, ctx.entry.id, created_now())
         response = chat_to_response(_dec.decode(out.body), shell)
     await _save(services, ctx, plan, response)
-    return Forwarded(200, ctx.response_headers(), body=_enc.encode(response))
+    return Forwarded(200, _headers(ctx, plan), body=_enc.encode(response))
 
 
 async def _serve(scope: Scope, receive: Receive, send: Send) -> None:

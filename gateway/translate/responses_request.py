@@ -150,18 +150,20 @@ def _chat_messages(items: list[dict[str, Any]], instructions: str | None, strict
     return messages
 
 
-def _chat_tools(tools: Any, strict: bool) -> list[dict[str, Any]]:
+def _chat_tools(tools: Any, dropped: list[str] | None) -> list[dict[str, Any]]:
     if not isinstance(tools, list):
         raise _refuse("tools", "must be a list")
     out = []
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict) or tool.get("type") != "function":
-            if not strict:
-                continue
-            kind = tool.get("type") if isinstance(tool, dict) else tool
-            raise _unsupported(
-                f"tools[{i}].type", f"tool type '{kind}' cannot be translated for this model; only function tools can"
-            )
+            kind = str(tool.get("type") if isinstance(tool, dict) else tool)
+            if dropped is None:
+                raise _unsupported(
+                    f"tools[{i}].type",
+                    f"tool type '{kind}' cannot be translated for this model; only function tools can",
+                )
+            dropped.append(kind)
+            continue
         if not tool.get("name"):
             raise _refuse(f"tools[{i}].name", "required for a function tool")
         fn: dict[str, Any] = {"name": tool["name"], "parameters": tool.get("parameters") or {"type": "object"}}
@@ -205,7 +207,11 @@ def _response_format(text: Any) -> dict[str, Any] | None:
 
 
 def responses_to_chat(
-    raw: dict[str, Any], history: list[dict[str, Any]] | None = None, *, strict: bool = True
+    raw: dict[str, Any],
+    history: list[dict[str, Any]] | None = None,
+    *,
+    strict: bool = True,
+    dropped_tools: list[str] | None = None,
 ) -> dict[str, Any]:
     """A Chat Completions body for a Responses request.
 
@@ -216,6 +222,9 @@ def responses_to_chat(
         strict: Refuse what Chat Completions cannot carry (the body goes to a Chat
             Completions upstream). Not strict, it is left out instead: the view the gateway
             admits and routes a request by when the upstream takes the Responses body itself.
+        dropped_tools: When given, tools other than functions (hosted ones such as
+            ``web_search``, which run inside OpenAI's service) are left out and their types
+            appended here, instead of being refused. Agents such as Codex always offer them.
 
     Raises:
         RequestValidationError: For what the translation cannot carry (hosted tools,
@@ -241,7 +250,7 @@ def responses_to_chat(
             raise _refuse("max_output_tokens", "must be a positive integer")
         body["max_completion_tokens"] = max_out
     if raw.get("tools"):
-        tools = _chat_tools(raw["tools"], strict)
+        tools = _chat_tools(raw["tools"], dropped_tools if strict else [])
         if tools:
             body["tools"] = tools
     if raw.get("tool_choice") is not None and body.get("tools"):

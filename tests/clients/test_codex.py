@@ -19,6 +19,8 @@ from tests.proxy.helpers import usage_rows
 from tests.support.mock_upstream import (
     MockUpstream,
     Script,
+    anthropic_stream_events,
+    anthropic_tool_stream_events,
     responses_call_stream_events,
     responses_stream_events,
     responses_usage_body,
@@ -99,3 +101,58 @@ def test_codex_runs_a_command_through_the_gateway(
         (r["model"], r["status"], r["prompt_tokens"], r["completion_tokens"]) == ("gpt-4o-mini", "success", 50, 12)
         for r in rows
     )
+
+
+def test_codex_on_a_claude_model_through_the_translated_responses_api(
+    gateway: GatewayServer, upstream: MockUpstream, org: BootstrapResult, db_url: str, tmp_path: Path
+) -> None:
+    codex = client_bin("codex")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text(SECRET + "\n")
+    usage = {"input_tokens": 50, "output_tokens": 12, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+
+    def respond(path: str, body: dict[str, Any]) -> Script | None:
+        if path != "/v1/messages":
+            return None
+        model = body.get("model", "m")
+        last = body["messages"][-1]["content"]
+        results = (
+            [b for b in last if isinstance(b, dict) and b.get("type") == "tool_result"]
+            if isinstance(last, list)
+            else []
+        )
+        if results:
+            text = "The file says: " + " ".join(str(b.get("content")) for b in results)
+            return Script(events=anthropic_stream_events(text, model, usage))
+        return Script(
+            events=anthropic_tool_stream_events(model, "toolu_codex_1", "exec_command", {"cmd": "cat notes.txt"}, usage)
+        )
+
+    upstream.responder = respond
+    env = quiet_env(
+        tmp_path / "home",
+        CODEX_HOME=str(codex_home(tmp_path, gateway, "claude-sonnet-4-5")),
+        GATEWAY_API_KEY=org.api_key,
+    )
+    done = run_client(
+        [
+            str(codex),
+            "exec",
+            "--skip-git-repo-check",
+            "--dangerously-bypass-approvals-and-sandbox",
+            "What does notes.txt say?",
+        ],
+        cwd=work,
+        env=env,
+    )
+    assert done.returncode == 0, (done.stdout, done.stderr[-3000:])
+    assert "7431" in done.stdout
+    calls = [r for r in upstream.requests if r.path == "/v1/messages"]
+    assert len(calls) == 2 and all(r.body.get("stream") is True for r in calls)
+    assert "exec_command" in {t["name"] for t in calls[0].body["tools"]}
+    gateway.flush()
+    rows = usage_rows(db_url)
+    assert [(r["model"], r["status"], r["prompt_tokens"], r["completion_tokens"]) for r in rows] == [
+        ("claude-sonnet-4-5", "success", 50, 12)
+    ] * 2

@@ -219,9 +219,12 @@ def test_errors_are_openai_shaped(
     with pytest.raises(openai.NotFoundError) as missing:
         client.responses.create(model="gpt-9", input="hi")
     assert missing.value.code == "model_not_found"
-    with pytest.raises(openai.BadRequestError) as hosted:
-        client.responses.create(model="gpt-4o-mini", input="hi", tools=[{"type": "web_search"}])
-    assert hosted.value.param == "tools[0].type"
+    with pytest.raises(openai.BadRequestError) as file_id:
+        client.responses.create(
+            model="claude-haiku-4-5",
+            input=cast(Any, [{"role": "user", "content": [{"type": "input_file", "file_id": "file-1"}]}]),
+        )
+    assert file_id.value.param == "input[0].content[0].file_data"
     with pytest.raises(openai.BadRequestError):
         client.responses.create(
             model="gpt-4o-mini", input=cast(Any, [{"type": "message", "role": "robot", "content": "x"}])
@@ -252,3 +255,17 @@ def test_stored_responses_belong_to_their_owner(
         theirs.responses.create(model="gpt-4o-mini", input="and?", previous_response_id=mine.id)
     assert chained.value.param == "previous_response_id"
     assert oai(gateway, org.api_key).responses.retrieve(mine.id).output_text == upstream.text
+
+
+def test_hosted_tools_pass_to_openai_and_are_dropped_for_claude(
+    gateway: GatewayServer, upstream: MockUpstream, org: BootstrapResult
+) -> None:
+    client = oai(gateway, org.api_key)
+    tools: Any = [{"type": "web_search"}, WEATHER]
+    native = client.responses.with_raw_response.create(model="gpt-4o-mini", input="hi", tools=tools)
+    assert "x-gateway-dropped-tools" not in native.headers
+    assert upstream.requests[-1].body["tools"] == tools  # OpenAI runs its own hosted tools
+    translated = client.responses.with_raw_response.create(model="claude-haiku-4-5", input="hi", tools=tools)
+    assert translated.headers["x-gateway-dropped-tools"] == "web_search"
+    assert [t["name"] for t in upstream.requests[-1].body["tools"]] == ["get_weather"]
+    assert translated.parse().output_text == upstream.text
