@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.config import Complexity, ModelEntry
+from gateway.config import ModelEntry
+from router.complexity import Complexity
 
 AUTO_MODEL = "auto"
 
@@ -35,8 +36,6 @@ DEFAULT_MODELS: tuple[ModelEntry, ...] = (
     ModelEntry("text-embedding-3-small", "openai", "text-embedding-3-small", "basic", mode="embedding"),
     ModelEntry("text-embedding-3-large", "openai", "text-embedding-3-large", "basic", mode="embedding"),
 )
-
-COMPLEXITIES: tuple[Complexity, ...] = ("simple", "medium", "complex")
 
 
 class Catalog:

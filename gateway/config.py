@@ -28,9 +28,14 @@ from typing import Literal
 
 import msgspec
 
-Tier = Literal["basic", "standard", "premium"]
-Complexity = Literal["simple", "medium", "complex"]
-Dialect = Literal["openai", "anthropic"]
+from gateway.model_tier import ModelTier
+from router.complexity import Complexity
+
+# What a provider speaks.
+ProviderDialect = Literal["openai", "anthropic"]
+# What a codec speaks: a provider dialect, or the Responses API (a client dialect; its native
+# route is chosen per provider, see gateway.pipeline.route).
+Dialect = Literal["openai", "anthropic", "responses"]
 ModelMode = Literal["chat", "embedding"]
 
 
@@ -40,7 +45,7 @@ class ModelEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: str
     provider: str
     upstream: str
-    tier: Tier
+    tier: ModelTier
     # The AUTO complexity class this model serves for its provider, if any.
     complexity: Complexity | None = None
     # Key in the price table; defaults to ``upstream``.
@@ -54,7 +59,7 @@ class ModelEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class ProviderEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """An extra provider speaking one of the two dialects."""
 
-    dialect: Dialect
+    dialect: ProviderDialect
     base_url: str
     api_key: str | None = None
     # An OpenAI-dialect server with its own /responses endpoint (POST /v1/responses is passed

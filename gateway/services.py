@@ -1,4 +1,4 @@
-"""The collaborators one app instance owns, built once by the lifespan.
+"""The collaborators one app instance owns, built once by the lifespan and not changed after.
 
 Handlers receive them through ``app.state.services``; nothing is a module global, so
 tests can build an app with their own upstream client or provider set.
@@ -18,13 +18,16 @@ from gateway.auth.resolver import PrincipalResolver
 from gateway.catalog import Catalog
 from gateway.config import GatewayConfig
 from gateway.metrics import Metrics
+from gateway.pipeline.admission import Admission
+from gateway.pipeline.attempt import Attempt
+from gateway.pipeline.conversations import ConversationGate
+from gateway.pipeline.strategy import Strategy
 from gateway.policy.budget import BudgetGuard
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Provider
 from gateway.providers.openai import OpenAIProvider
 from gateway.providers.simulator import SimulatorProvider
 from gateway.providers.upstream import UpstreamClient
-from gateway.proxy.conversations import ConversationGate
 from gateway.routing.store import RouterConfigStore
 from gateway.settings import Settings
 from gateway.store.queue import WriteQueue
@@ -34,7 +37,7 @@ from pricing import ModelPrice, PriceTable
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Services:
     settings: Settings
     config: GatewayConfig
@@ -48,6 +51,9 @@ class Services:
     metrics: Metrics
     router_store: RouterConfigStore
     budget: BudgetGuard
+    admission: Admission
+    attempt: Attempt
+    strategies: dict[str, Strategy]
     conversations: ConversationGate
     database_url: str
     loop: asyncio.AbstractEventLoop
@@ -56,6 +62,12 @@ class Services:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     # Offline tokenizers for POST /v1/messages/count_tokens, loaded on first use.
     token_counter: TokenCounter = field(default_factory=TokenCounter)
+
+
+_PROVIDER_CLASSES: dict[str, type[OpenAIProvider] | type[AnthropicProvider]] = {
+    "openai": OpenAIProvider,
+    "anthropic": AnthropicProvider,
+}
 
 
 def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamClient) -> dict[str, Provider]:
@@ -85,7 +97,7 @@ def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamC
                 name, entry.base_url, entry.api_key, client, responses_api=entry.responses_api
             )
         else:
-            providers[name] = AnthropicProvider(name, entry.base_url, entry.api_key, client)
+            providers[name] = _PROVIDER_CLASSES[entry.dialect](name, entry.base_url, entry.api_key, client)
     return providers
 
 

@@ -25,15 +25,21 @@ from gateway.http.ops import healthz, metrics, readyz
 from gateway.http.proxy_routes import chat_completions, messages
 from gateway.metrics import Metrics
 from gateway.notify import listen
-from gateway.policy.budget import BudgetGuard, NoBudget
+from gateway.pipeline.admission import build_admission
+from gateway.pipeline.attempt import ProviderAttempt
+from gateway.pipeline.conversations import ConversationGate
+from gateway.pipeline.strategy import SingleStrategy
+from gateway.policy.budget import BudgetGuard
 from gateway.policy.budget_guard import build_budget_guard
 from gateway.providers.base import Provider
 from gateway.providers.upstream import AiohttpUpstream, UpstreamClient
-from gateway.proxy.conversations import ConversationGate
 from gateway.routing.store import RouterConfigStore
 from gateway.services import Services, build_prices, build_providers
 from gateway.settings import Settings
 from gateway.store.queue import WriteQueue
+
+# (settings, pool, queue, prices, background tasks) -> the budget guard; see build_budget_guard.
+BudgetFactory = Callable[..., BudgetGuard]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +49,7 @@ def create_app(
     *,
     upstream: UpstreamClient | None = None,
     providers: dict[str, Provider] | None = None,
-    budget_factory: Callable[[Services], BudgetGuard] | None = None,
+    budget_factory: BudgetFactory | None = None,
 ) -> Litestar:
     """Build the app. ``upstream``/``providers`` replace the network seam in tests."""
     if not settings.database_url:
@@ -82,24 +88,30 @@ def create_app(
             batch_max=settings.write_batch_max,
             flush_interval_s=settings.write_flush_interval_s,
         )
+        prices = build_prices(catalog, config)
+        background: list[asyncio.Task[None]] = []
+        budget = (budget_factory or build_budget_guard)(settings, pool, queue, prices, background)
         services = Services(
             settings=settings,
             config=config,
             pool=pool,
             catalog=catalog,
             providers=providers if providers is not None else build_providers(settings, config, client),
-            prices=build_prices(catalog, config),
+            prices=prices,
             resolver=PrincipalResolver(pool, settings.principal_cache_ttl_s),
             jwt=JWTVerifier(settings),
             queue=queue,
             metrics=m,
             router_store=RouterConfigStore(pool),
-            budget=NoBudget(),
+            budget=budget,
+            admission=build_admission(budget),
+            attempt=ProviderAttempt(m),
+            strategies={"single": SingleStrategy()},
             conversations=ConversationGate(pool),
             database_url=url,
             loop=asyncio.get_running_loop(),
+            background=background,
         )
-        services.budget = (budget_factory or build_budget_guard)(services)
 
         def on_notify(payload: str) -> None:
             if payload in ("all", "principals"):

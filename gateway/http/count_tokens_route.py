@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from litestar import Request, Response, post
 
 from gateway.dialects import RequestValidationError, decode_body
-from gateway.dialects.anthropic_types import parse_anthropic_request
 from gateway.errors import InvalidRequest
+from gateway.pipeline.attempt import upstream_failure
+from gateway.pipeline.codecs import ANTHROPIC_MESSAGES
+from gateway.pipeline.context import RequestContext
+from gateway.pipeline.resolve import authenticate, resolve_model, system_prefix
 from gateway.providers.base import EndpointProvider
-from gateway.proxy.admit import admit, authenticate
-from gateway.proxy.forward import system_prefix, upstream_failure
 from gateway.services import Services
 from gateway.tokens import TokenCounter, anthropic_prompt_texts
 from gateway.translate.system_prompt import prepend_system_anthropic
@@ -38,18 +40,26 @@ async def count_tokens(request: Request[Any, Any, Any]) -> Response[bytes]:
     try:
         raw = decode_body(await request.body())
         # The body is a Messages request without max_tokens; validate it as one.
-        _, req = parse_anthropic_request(_enc.encode({**raw, "max_tokens": 1, "stream": False}))
+        parsed = ANTHROPIC_MESSAGES.parse(_enc.encode({**raw, "max_tokens": 1, "stream": False}))
     except RequestValidationError as exc:
         raise InvalidRequest(exc.message, param=exc.param) from None
-    ctx = await admit(services, principal, "anthropic", raw, req, request_id=request_id, started=time.perf_counter())
-    headers = {"x-request-id": request_id, "x-gateway-model": ctx.entry.id}
+    ctx = RequestContext(
+        request_id=request_id,
+        started=time.perf_counter(),
+        created_at=datetime.now(UTC).isoformat(),
+        codec=ANTHROPIC_MESSAGES,
+        principal=principal,
+        parsed=parsed,
+    )
+    resolved = await resolve_model(services, ctx)
+    entry, provider = resolved.entry, resolved.provider
+    headers = {"x-request-id": request_id, "x-gateway-model": entry.id}
     if ctx.decision is not None:
-        headers["x-gateway-tier"] = ctx.decision.tier
-    prefix = system_prefix(ctx)
-    provider = ctx.provider
+        headers["x-gateway-tier"] = ctx.decision.complexity
+    prefix = system_prefix(principal)
     if provider.dialect == "anthropic" and isinstance(provider, EndpointProvider):
         body = dict(raw)
-        body["model"] = ctx.entry.upstream
+        body["model"] = entry.upstream
         if prefix:
             prepend_system_anthropic(body, prefix)
         resp = await provider.send_to("/messages/count_tokens", _enc.encode(body))
@@ -66,6 +76,6 @@ async def count_tokens(request: Request[Any, Any, Any]) -> Response[bytes]:
         messages, extra = anthropic_prompt_texts(raw)
         if prefix:
             extra.append(prefix)
-        count, method = counter.count(ctx.entry.upstream, messages, extra)
+        count, method = counter.count(entry.upstream, messages, extra)
     headers["x-gateway-token-count"] = method
     return Response(_enc.encode({"input_tokens": count}), media_type="application/json", headers=headers)

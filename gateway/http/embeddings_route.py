@@ -18,14 +18,24 @@ from litestar import Request, Response, post
 
 from gateway.dialects import RequestValidationError, decode_body
 from gateway.errors import InvalidRequest, NotFound, UpstreamError
+from gateway.pipeline.attempt import report_failure, upstream_failure
+from gateway.pipeline.codecs import OPENAI_CHAT, OpenAIChatCodec, ParsedRequest
+from gateway.pipeline.context import ModelCall, RequestContext
+from gateway.pipeline.resolve import authenticate
+from gateway.pipeline.route import route_for
+from gateway.pipeline.settlement import Settlement
 from gateway.policy.tiers import check_model
 from gateway.providers.base import EndpointProvider
-from gateway.proxy.admit import authenticate
-from gateway.proxy.context import RequestContext
-from gateway.proxy.forward import upstream_failure
-from gateway.proxy.settle import settle
 from gateway.services import Services
 
+
+class _EmbeddingsCodec(OpenAIChatCodec):
+    """OpenAI's dialect (errors, usage), counted under its own endpoint label."""
+
+    endpoint = "embeddings"
+
+
+_EMBEDDINGS = _EmbeddingsCodec()
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
 
@@ -52,6 +62,16 @@ def input_chars(value: Any) -> int:
     )
 
 
+def _input_turns(value: Any) -> list[tuple[str, str]]:
+    """The inputs as the user turns whose size budgets and estimates read (token arrays as ~4 chars a token)."""
+    if isinstance(value, str):
+        return [("user", value)]
+    if all(isinstance(v, str) for v in value):
+        return [("user", v) for v in value]
+    flat = value if all(isinstance(v, int) for v in value) else [t for v in value for t in v]
+    return [("user", " " * (4 * len(flat)))]
+
+
 @post("/v1/embeddings", status_code=200, summary="Create embeddings (OpenAI format)")
 async def embeddings(request: Request[Any, Any, Any]) -> Response[bytes]:
     services: Services = request.app.state.services
@@ -63,7 +83,7 @@ async def embeddings(request: Request[Any, Any, Any]) -> Response[bytes]:
         model = raw.get("model")
         if not isinstance(model, str) or not model:
             raise RequestValidationError("model: required, an embedding model id from GET /v1/models", "model")
-        chars = input_chars(raw.get("input"))
+        input_chars(raw.get("input"))
     except RequestValidationError as exc:
         raise InvalidRequest(exc.message, param=exc.param) from None
     entry = services.catalog.get(model)
@@ -83,43 +103,52 @@ async def embeddings(request: Request[Any, Any, Any]) -> Response[bytes]:
             "(an OpenAI-compatible provider with a key is needed)",
             code="embeddings_unavailable",
         )
+    parsed = ParsedRequest(
+        raw=raw,
+        typed=None,
+        model=model,
+        stream=False,
+        max_output_tokens=0,
+        include_usage=False,
+        turns=_input_turns(raw["input"]),
+        n_tools=0,
+        n_attachments=0,
+    )
     ctx = RequestContext(
         request_id=request_id,
         started=started,
         created_at=datetime.now(UTC).isoformat(),
-        dialect="openai",
-        endpoint="embeddings",
+        codec=_EMBEDDINGS,
         principal=principal,
+        parsed=parsed,
+        request_type="chat",
+    )
+    call = ModelCall(
+        request_id=ctx.call_id(),
         entry=entry,
         provider=provider,
-        tier=tier,
-        requested_model=model,
-        stream=False,
-        include_usage=False,
-        prompt_chars=chars,
+        route=route_for(OPENAI_CHAT, "openai"),
+        model_tier=tier,
         max_output_tokens=0,
-        user_text="",
     )
-    await services.budget.admit(ctx)
-    body = {**raw, "model": entry.upstream}
-    try:
-        resp = await provider.send_to("/embeddings", _enc.encode(body))
+    body = _enc.encode({**raw, "model": entry.upstream})
+    async with Settlement(services, ctx) as settlement:
+        call.holds = await services.admission.admit(call.policy_request(ctx))
+        settlement.track(call)
+        t0 = time.perf_counter()
+        resp = await provider.send_to("/embeddings", body)
         data = await resp.read()
-    except UpstreamError as exc:
-        settle(services, ctx, status="error", upstream_usage=None, http_status=exc.status)
-        raise
-    if resp.status >= 400:
-        failure = upstream_failure(provider.name, resp.status, data)
-        settle(services, ctx, status="error", upstream_usage=None, http_status=failure.status)
-        raise failure
-    try:
-        obj = _dec.decode(data)
-        usage = obj.get("usage")
-        obj["model"] = entry.id
-    except (msgspec.DecodeError, AttributeError) as exc:
-        settle(services, ctx, status="error", upstream_usage=None, http_status=502)
-        raise UpstreamError(f"the provider '{provider.name}' sent an unreadable response: {exc}") from exc
-    ctx.first_byte_at = time.perf_counter()
-    settle(services, ctx, status="success", upstream_usage=usage if isinstance(usage, dict) else None)
+        call.upstream_wait += time.perf_counter() - t0
+        if resp.status >= 400:
+            report_failure(services.metrics, call, f"http_{resp.status}", resp.status)
+            raise upstream_failure(provider.name, resp.status, data)
+        try:
+            obj = _dec.decode(data)
+            usage = obj.get("usage")
+            obj["model"] = entry.id
+        except (msgspec.DecodeError, AttributeError) as exc:
+            raise UpstreamError(f"the provider '{provider.name}' sent an unreadable response: {exc}") from exc
+        call.first_byte_at = time.perf_counter()
+        settlement.settle(call, status="success", usage=usage if isinstance(usage, dict) else None)
     headers = {"x-request-id": request_id, "x-gateway-model": entry.id}
     return Response(_enc.encode(obj), media_type="application/json", headers=headers)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -245,10 +246,14 @@ def responses_call(name: str, arguments: str, call_id: str = "call_up", item_id:
 
 
 def responses_object(
-    model: str, output: list[dict[str, Any]], usage: dict[str, Any] | None, status: str = "completed"
+    model: str,
+    output: list[dict[str, Any]],
+    usage: dict[str, Any] | None,
+    status: str = "completed",
+    response_id: str | None = None,
 ) -> dict[str, Any]:
     return {
-        "id": "resp_upstream",
+        "id": response_id or f"resp_{uuid.uuid4().hex}",
         "object": "response",
         "created_at": int(time.time()),
         "status": status,
@@ -269,7 +274,8 @@ def responses_event(kind: str, seq: int, **fields: Any) -> bytes:
 
 def responses_stream_events(text: str, model: str, usage: dict[str, Any]) -> list[bytes]:
     """The Responses event stream of one text answer, word by word, as OpenAI sends it."""
-    shell = responses_object(model, [], None, status="in_progress")
+    rid = f"resp_{uuid.uuid4().hex}"
+    shell = responses_object(model, [], None, status="in_progress", response_id=rid)
     frames = [responses_event("response.created", 0, response=shell)]
     item = {"type": "message", "id": "msg_up", "status": "in_progress", "role": "assistant", "content": []}
     frames.append(responses_event("response.output_item.added", 1, output_index=0, item=item))
@@ -284,7 +290,8 @@ def responses_stream_events(text: str, model: str, usage: dict[str, Any]) -> lis
         seq += 1
     done = responses_message(text)
     frames.append(responses_event("response.output_item.done", seq, output_index=0, item=done))
-    frames.append(responses_event("response.completed", seq + 1, response=responses_object(model, [done], usage)))
+    final = responses_object(model, [done], usage, response_id=rid)
+    frames.append(responses_event("response.completed", seq + 1, response=final))
     return frames
 
 
@@ -478,7 +485,8 @@ def responses_call_stream_events(
     model: str, name: str, arguments: str, usage: dict[str, Any], call_id: str = "call_up"
 ) -> list[bytes]:
     """The Responses event stream of one function call, its arguments in two deltas."""
-    frames = [responses_event("response.created", 0, response=responses_object(model, [], None, "in_progress"))]
+    rid = f"resp_{uuid.uuid4().hex}"
+    frames = [responses_event("response.created", 0, response=responses_object(model, [], None, "in_progress", rid))]
     item = {
         "type": "function_call",
         "id": "fc_up",
@@ -500,5 +508,7 @@ def responses_call_stream_events(
         )
     )
     frames.append(responses_event("response.output_item.done", 5, output_index=0, item=done))
-    frames.append(responses_event("response.completed", 6, response=responses_object(model, [done], usage)))
+    frames.append(
+        responses_event("response.completed", 6, response=responses_object(model, [done], usage, response_id=rid))
+    )
     return frames
