@@ -26,6 +26,7 @@ from gateway.policy.budget import BudgetGuard
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Provider
 from gateway.providers.openai import OpenAIProvider
+from gateway.providers.registry import build_configured, price_prefix
 from gateway.providers.simulator import SimulatorProvider
 from gateway.providers.upstream import UpstreamClient
 from gateway.routing.store import RouterConfigStore
@@ -64,12 +65,6 @@ class Services:
     token_counter: TokenCounter = field(default_factory=TokenCounter)
 
 
-_PROVIDER_CLASSES: dict[str, type[OpenAIProvider] | type[AnthropicProvider]] = {
-    "openai": OpenAIProvider,
-    "anthropic": AnthropicProvider,
-}
-
-
 def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamClient) -> dict[str, Provider]:
     """The provider set: the two built-ins (or the simulator in their place) plus configured ones."""
     providers: dict[str, Provider] = {}
@@ -92,12 +87,7 @@ def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamC
         log.warning("GATEWAY_SIMULATOR=on: the 'simulator' provider is registered")
         providers["simulator"] = SimulatorProvider("simulator", "openai")
     for name, entry in config.providers.items():
-        if entry.dialect == "openai":
-            providers[name] = OpenAIProvider(
-                name, entry.base_url, entry.api_key, client, responses_api=entry.responses_api
-            )
-        else:
-            providers[name] = _PROVIDER_CLASSES[entry.dialect](name, entry.base_url, entry.api_key, client)
+        providers[name] = build_configured(name, entry, client)
     return providers
 
 
@@ -115,7 +105,12 @@ def build_prices(catalog: Catalog, config: GatewayConfig) -> dict[str, ModelPric
     table = PriceTable.load(overrides=overrides)
     prices: dict[str, ModelPrice | None] = {}
     for m in catalog.models():
-        price = table.get(m.id) or table.get(m.price_key or m.upstream)
+        entry = config.providers.get(m.provider)
+        prefix = price_prefix(entry) if entry is not None and not m.price_key else ""
+        # A preset's or cloud's models are filed under its prefix in litellm's map (Azure's and
+        # Vertex's prices may differ from the first-party ones), so that key is tried first.
+        price = table.get(m.id) or (table.get(prefix + m.upstream) if prefix else None)
+        price = price or table.get(m.price_key or m.upstream)
         if price is None:
             log.warning("no price known for model %s: its cost is recorded as 0", m.id)
         prices[m.id] = price

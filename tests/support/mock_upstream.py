@@ -8,9 +8,11 @@ tool calls, or break mid-stream. Every request it receives is kept for assertion
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 import time
 import uuid
+import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,6 +78,14 @@ class MockUpstream:
         app.router.add_post("/v1/messages", self._anthropic)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/responses", self._responses)
+        # Clouds: Azure OpenAI deployments, Bedrock and Vertex AI for Claude.
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._openai)
+        app.router.add_post("/openai/deployments/{deployment}/embeddings", self._embeddings)
+        app.router.add_post("/model/{model}/invoke", self._anthropic)
+        app.router.add_post("/model/{model}/invoke-with-response-stream", self._bedrock_stream)
+        app.router.add_post(
+            "/v1/projects/{project}/locations/{region}/publishers/anthropic/models/{model}", self._anthropic
+        )
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -204,6 +214,26 @@ class MockUpstream:
         if body.get("stream"):
             return await self._play(request, Script(events=responses_stream_events(self.text, model, usage)))
         return await self._play(request, Script(body=responses_object(model, [responses_message(self.text)], usage)))
+
+    async def _bedrock_stream(self, request: web.Request) -> web.StreamResponse:
+        """Bedrock's streams: the Anthropic events, each inside an AWS event-stream frame."""
+        body = await self._record(request)
+        script = self._scripted(request.path, body)
+        if script is None:
+            usage = {
+                "input_tokens": self.input_tokens,
+                "output_tokens": self.output_tokens,
+                "cache_creation_input_tokens": self.cache_write_tokens,
+                "cache_read_input_tokens": self.cache_read_tokens,
+            }
+            script = Script(events=anthropic_stream_events(self.text, request.match_info["model"], usage))
+        events = [eventstream_chunk(frame) for frame in script.events or []]
+        resp = web.StreamResponse(status=script.status, headers={"content-type": "application/vnd.amazon.eventstream"})
+        await resp.prepare(request)
+        for frame in events:
+            await resp.write(frame)
+        await resp.write_eof()
+        return resp
 
     async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
         body = await self._record(request)
@@ -512,3 +542,24 @@ def responses_call_stream_events(
         responses_event("response.completed", 6, response=responses_object(model, [done], usage, response_id=rid))
     )
     return frames
+
+
+def eventstream_frame(headers: dict[str, str], payload: bytes) -> bytes:
+    """One AWS event-stream message (string headers only), CRCs included."""
+    raw_headers = b"".join(
+        bytes([len(k)]) + k.encode() + b"\x07" + len(v.encode()).to_bytes(2, "big") + v.encode()
+        for k, v in headers.items()
+    )
+    total = 12 + len(raw_headers) + len(payload) + 4
+    prelude = total.to_bytes(4, "big") + len(raw_headers).to_bytes(4, "big")
+    head = prelude + zlib.crc32(prelude).to_bytes(4, "big") + raw_headers + payload
+    return head + zlib.crc32(head).to_bytes(4, "big")
+
+
+def eventstream_chunk(sse_frame: bytes) -> bytes:
+    """An Anthropic SSE frame (``event:``/``data:`` lines) as the Bedrock chunk carrying it."""
+    data = next(line[6:] for line in sse_frame.split(b"\n") if line.startswith(b"data: "))
+    payload = _enc.encode({"bytes": base64.b64encode(data).decode()})
+    return eventstream_frame(
+        {":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}, payload
+    )
