@@ -109,6 +109,7 @@ async def embeddings(request: Request[Any, Any, Any]) -> Response[bytes]:
         model=model,
         stream=False,
         max_output_tokens=0,
+        max_output_field="max_tokens",
         include_usage=False,
         turns=_input_turns(raw["input"]),
         n_tools=0,

@@ -21,9 +21,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from gateway.config import ModelEntry
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.http.errors import as_gateway_error
-from gateway.pipeline.codecs import Codec
+from gateway.pipeline.codecs import Codec, ParsedRequest
 from gateway.pipeline.context import REQUEST_TYPES, ModelCall, RequestContext
 from gateway.pipeline.door import ClientGone, Door, unless_gone
 from gateway.pipeline.resolve import authenticate, resolve_model, system_prefix
@@ -49,6 +50,21 @@ def request_type(value: str | None) -> str:
             param="X-Request-Type",
         )
     return kind
+
+
+def output_bound(parsed: ParsedRequest, entry: ModelEntry) -> int:
+    """The call's output bound: the client's, at most the model's limit (else a 400)."""
+    asked = parsed.max_output_tokens
+    if asked is None:
+        return min(entry.default_max_tokens, entry.max_output_tokens)
+    if asked > entry.max_output_tokens:
+        field = parsed.max_output_field
+        raise InvalidRequest(
+            f"{field}: model '{entry.id}' produces at most {entry.max_output_tokens} output tokens; got {asked}",
+            code="max_tokens_too_large",
+            param=field,
+        )
+    return asked
 
 
 def choose_strategy(services: Services, ctx: RequestContext) -> Strategy:
@@ -105,7 +121,7 @@ async def _run(
     )
     resolved = await resolve_model(services, ctx)
     route = route_for_provider(codec, resolved.provider)
-    max_out = parsed.max_output_tokens or resolved.entry.default_max_tokens
+    max_out = output_bound(parsed, resolved.entry)
     upstream_body = route.upstream_body(parsed, resolved.entry.upstream, system_prefix(principal))
     if ctx.conversation_header is not None:
         ctx.conversation_id = await services.conversations.check(ctx.conversation_header, principal)

@@ -85,6 +85,8 @@ class EventStreamAsSSE:
     def __init__(self, resp: UpstreamResponse) -> None:
         self._resp = resp
         self.status = resp.status
+        # What the decoder makes of the body: Anthropic's own event stream.
+        self.content_type: str | None = "text/event-stream"
 
     async def read(self) -> bytes:
         return await self._resp.read()

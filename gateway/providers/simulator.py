@@ -83,6 +83,7 @@ def _prompt_chars(req: dict[str, Any]) -> int:
 class _SimResponse:
     def __init__(self, status: int, body: bytes | None, stream: AsyncIterator[bytes] | None) -> None:
         self.status = status
+        self.content_type: str | None = "application/json" if body is not None else "text/event-stream"
         self._body = body
         self._stream = stream
 

@@ -19,6 +19,7 @@ from gateway.errors import UpstreamTimeout, UpstreamUnavailable
 
 class UpstreamResponse(Protocol):
     status: int
+    content_type: str | None  # the media type, lower-case, without parameters (None when absent)
 
     async def read(self) -> bytes: ...
 
@@ -37,6 +38,7 @@ class _AiohttpResponse:
     def __init__(self, resp: aiohttp.ClientResponse) -> None:
         self._resp = resp
         self.status = resp.status
+        self.content_type = resp.content_type if "content-type" in resp.headers else None
 
     async def read(self) -> bytes:
         try:
@@ -91,6 +93,8 @@ class _HttpxResponse:
     def __init__(self, resp: httpx.Response) -> None:
         self._resp = resp
         self.status = resp.status_code
+        kind = resp.headers.get("content-type")
+        self.content_type = kind.split(";", 1)[0].strip().lower() if kind else None
 
     async def read(self) -> bytes:
         try:

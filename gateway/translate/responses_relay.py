@@ -32,6 +32,8 @@ class _Recorder(Protocol):
     usage: Any
     finish_reason: str | None
     error: str | None
+    done: bool
+    usage_final: bool
 
     @property
     def text(self) -> str: ...
@@ -68,6 +70,14 @@ class _ToResponses:
     @property
     def error(self) -> str | None:
         return self._recorder.error
+
+    @property
+    def done(self) -> bool:
+        return self._recorder.done
+
+    @property
+    def usage_final(self) -> bool:
+        return self._recorder.usage_final
 
     @property
     def text(self) -> str:

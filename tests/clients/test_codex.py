@@ -15,7 +15,7 @@ import msgspec
 
 from gateway.accounts import BootstrapResult
 from tests.clients.conftest import client_bin, quiet_env, run_client
-from tests.proxy.helpers import usage_rows
+from tests.pipeline.helpers import usage_rows
 from tests.support.mock_upstream import (
     MockUpstream,
     Script,

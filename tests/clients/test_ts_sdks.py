@@ -11,7 +11,7 @@ import pytest
 
 from gateway.accounts import BootstrapResult
 from tests.clients.conftest import CLIENTS_DIR, NODE_MODULES, quiet_env, run_client
-from tests.proxy.helpers import usage_rows
+from tests.pipeline.helpers import usage_rows
 from tests.support.mock_upstream import MockUpstream
 from tests.support.server import GatewayServer
 

@@ -10,7 +10,7 @@ import pytest
 
 from gateway import accounts
 from gateway.accounts import BootstrapResult
-from tests.proxy.helpers import only_usage_row, usage_rows
+from tests.pipeline.helpers import only_usage_row, usage_rows
 from tests.support.mock_upstream import MockUpstream, Script, openai_embeddings
 from tests.support.server import GatewayServer
 

@@ -15,7 +15,7 @@ from gateway.accounts import BootstrapResult
 from gateway.config import ConfigError, ProviderEntry
 from gateway.http.app import create_app
 from gateway.providers.registry import build_configured
-from tests.proxy.helpers import only_usage_row, usage_rows
+from tests.pipeline.helpers import only_usage_row, usage_rows
 from tests.support.fixtures import gateway_settings
 from tests.support.mock_upstream import MockUpstream
 from tests.support.server import GatewayServer

@@ -41,6 +41,7 @@ class AnthropicMessagesCodec:
             model=req.model,
             stream=bool(req.stream),
             max_output_tokens=req.max_tokens,
+            max_output_field="max_tokens",
             include_usage=False,
             turns=turns,
             n_tools=n_tools,

@@ -41,6 +41,7 @@ class OpenAIChatCodec:
             model=req.model,
             stream=bool(req.stream),
             max_output_tokens=req.max_completion_tokens or req.max_tokens,
+            max_output_field="max_completion_tokens" if req.max_completion_tokens else "max_tokens",
             include_usage=req.include_usage,
             turns=turns,
             n_tools=n_tools,

@@ -40,6 +40,8 @@ class ResponsesObserver:
         self.usage: dict[str, Any] | None = None
         self.finish_reason: str | None = None
         self.error: str | None = None
+        self.done = False  # response.completed / incomplete / failed arrived
+        self.usage_final = False
 
     @property
     def text(self) -> str:
@@ -60,10 +62,13 @@ class ResponsesObserver:
         elif kind in _FINAL:
             response = obj.get("response") or {}
             self.usage = response.get("usage") or self.usage
+            self.usage_final = self.usage is not None
             self.finish_reason = str(response.get("status") or "completed")
+            self.done = True
         elif kind in ("response.failed", "error"):
             failure = (obj.get("response") or {}).get("error") if kind == "response.failed" else obj
             self.error = str((failure or {}).get("message") or "upstream error")
+            self.done = self.done or kind == "response.failed"
         return True
 
 
@@ -80,7 +85,7 @@ class OpenAIResponsesCodec:
         chat = responses_to_chat(raw, strict=False)
         chat_raw, req = parse_openai_request(_enc.encode(chat))
         view = OPENAI_CHAT.parsed(chat_raw, req)
-        return dataclasses.replace(view, raw=raw, include_usage=True)
+        return dataclasses.replace(view, raw=raw, include_usage=True, max_output_field="max_output_tokens")
 
     def error_body(self, exc: GatewayError) -> bytes:
         return OPENAI_CHAT.error_body(exc)
