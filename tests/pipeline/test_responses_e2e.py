@@ -12,6 +12,7 @@ import pytest
 from gateway import accounts
 from gateway.accounts import BootstrapResult
 from tests.pipeline.helpers import only_usage_row, usage_rows
+from tests.policy.helpers import add_spend, budget
 from tests.support.mock_upstream import (
     MockUpstream,
     Script,
@@ -267,3 +268,34 @@ def test_hosted_tools_pass_to_openai_and_are_dropped_for_claude(
     translated = client.responses.create(model="claude-haiku-4-5", input="hi", tools=tools)
     assert [t["name"] for t in upstream.requests[-1].body["tools"]] == ["get_weather"]
     assert translated.output_text == upstream.text
+
+
+# --- the same policy as the other endpoints ---------------------------------------------------
+
+
+def test_budget_hard_limit_is_an_openai_402(
+    gateway: GatewayServer, upstream: MockUpstream, org: BootstrapResult, db_url: str
+) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        budget(conn, org.organization_id, "1.00", hard=True)
+        add_spend(conn, org.organization_id, org.user_id, 100_000)  # $1.00: the whole budget
+    with pytest.raises(openai.APIStatusError) as refused:
+        oai(gateway, org.api_key).responses.create(model="claude-haiku-4-5", input="hi")
+    assert refused.value.status_code == 402
+    assert refused.value.code == "budget_exhausted"
+    assert upstream.requests == []
+
+
+def test_conversation_header_appends_both_turns(
+    gateway: GatewayServer, upstream: MockUpstream, org: BootstrapResult, db_url: str
+) -> None:
+    raw = oai(gateway, org.api_key).responses.with_raw_response.create(
+        model="claude-haiku-4-5", input="remember this", extra_headers={"X-Conversation-Id": "new"}
+    )
+    conv = raw.headers["x-conversation-id"]
+    gateway.flush()
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT messages FROM conversations WHERE id = %s", (conv,)).fetchone()
+    assert row is not None
+    assert [(m["role"], m["content"]) for m in row[0]] == [("user", "remember this"), ("assistant", upstream.text)]
+    assert only_usage_row(db_url)["conversation_id"] == conv
