@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     write_batch_max: int = 500
     write_flush_interval_s: float = 0.05
     log_level: str = "INFO"
+    # Where tiktoken's BPE files are (POST /v1/messages/count_tokens); None: the copies litellm ships.
+    tiktoken_cache_dir: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -95,6 +97,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             upstream_timeout_s=num("GATEWAY_UPSTREAM_TIMEOUT_S", 600.0),
             principal_cache_ttl_s=num("GATEWAY_CACHE_TTL_S", 30.0),
             log_level=(opt("GATEWAY_LOG_LEVEL") or "INFO").upper(),
+            tiktoken_cache_dir=opt("TIKTOKEN_CACHE_DIR"),
         )
 
     @property

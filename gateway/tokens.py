@@ -53,23 +53,25 @@ def _bundled_dir() -> Path | None:
 
 
 class TokenCounter:
-    """Loads each encoding once, on first use; one instance per app (no module state)."""
+    """Loads each encoding once, on first use; one instance per app (no module state).
 
-    def __init__(self) -> None:
+    Args:
+        cache_dir: Where tiktoken's BPE files are (``TIKTOKEN_CACHE_DIR``); None: litellm's copies.
+    """
+
+    def __init__(self, cache_dir: str | None = None) -> None:
         self._encodings: dict[str, Any] = {}
+        self._cache_dir = cache_dir
 
     def _encoding(self, name: str) -> Any | None:
         if name in self._encodings:
             return self._encodings[name]
         found: Any | None = None
-        bundled = _bundled_dir()
-        cache = os.environ.get("TIKTOKEN_CACHE_DIR")
-        where = Path(cache) if cache else bundled
+        where = Path(self._cache_dir) if self._cache_dir else _bundled_dir()
         if where is not None and (where / _CACHE_FILES[name]).is_file():
-            # tiktoken reads its files only from TIKTOKEN_CACHE_DIR (else it downloads): name the
-            # bundled copies there unless the operator chose a directory of their own.
-            if not cache:
-                os.environ["TIKTOKEN_CACHE_DIR"] = str(where)
+            # tiktoken finds its files only through this variable (else it downloads them): point
+            # it at the directory just checked, so the load below can never go to the network.
+            os.environ["TIKTOKEN_CACHE_DIR"] = str(where)
             import tiktoken
 
             found = tiktoken.get_encoding(name)

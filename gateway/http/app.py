@@ -37,6 +37,7 @@ from gateway.routing.store import RouterConfigStore
 from gateway.services import Services, build_prices, build_providers
 from gateway.settings import Settings
 from gateway.store.queue import WriteQueue
+from gateway.tokens import TokenCounter
 
 # (settings, pool, queue, prices, background tasks) -> the budget guard; see build_budget_guard.
 BudgetFactory = Callable[..., BudgetGuard]
@@ -111,6 +112,7 @@ def create_app(
             database_url=url,
             loop=asyncio.get_running_loop(),
             background=background,
+            token_counter=TokenCounter(settings.tiktoken_cache_dir),
         )
 
         def on_notify(payload: str) -> None:
