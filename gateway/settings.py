@@ -52,6 +52,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     # Where tiktoken's BPE files are (POST /v1/messages/count_tokens); None: the copies litellm ships.
     tiktoken_cache_dir: str | None = None
+    # One line per proxied request on the "gateway.access" logger (GATEWAY_ACCESS_LOG).
+    access_log: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +72,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 return float(raw)
             except ValueError as exc:
                 raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+        def flag(name: str) -> bool:
+            raw = (opt(name) or "off").lower()
+            if raw in ("1", "true", "on", "yes"):
+                return True
+            if raw in ("0", "false", "off", "no"):
+                return False
+            raise SettingsError(f"{name} must be on or off, got {raw!r}")
 
         simulator = (opt("GATEWAY_SIMULATOR") or "auto").lower()
         if simulator not in ("auto", "on", "off"):
@@ -98,6 +108,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             principal_cache_ttl_s=num("GATEWAY_CACHE_TTL_S", 30.0),
             log_level=(opt("GATEWAY_LOG_LEVEL") or "INFO").upper(),
             tiktoken_cache_dir=opt("TIKTOKEN_CACHE_DIR"),
+            access_log=flag("GATEWAY_ACCESS_LOG"),
         )
 
     @property

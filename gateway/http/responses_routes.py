@@ -54,6 +54,10 @@ class StoringDoor:
     def started(self) -> bool:
         return self._inner.started
 
+    @property
+    def status(self) -> int | None:
+        return self._inner.status
+
     async def read_body(self, limit: int) -> bytes:
         body = await self._inner.read_body(limit)
         try:

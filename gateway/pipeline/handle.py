@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from gateway.services import Services
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("gateway.access")
 
 
 def request_type(value: str | None) -> str:
@@ -50,6 +52,12 @@ def request_type(value: str | None) -> str:
             param="X-Request-Type",
         )
     return kind
+
+
+def forwarded(headers: Mapping[str, str], names: frozenset[str]) -> dict[str, str] | None:
+    """The client headers in ``names`` (None when the client sent none, the common case)."""
+    found = {name: headers[name] for name in names if name in headers}
+    return found or None
 
 
 def output_bound(parsed: ParsedRequest, entry: ModelEntry) -> int:
@@ -80,7 +88,7 @@ async def handle(services: Services, codec: Codec, door: Door) -> None:
     try:
         await _run(services, codec, door, request_id, started, opened)
     except ClientGone:
-        return
+        pass
     except Exception as exc:
         # Safe: every exception ends here as the client's error (unknown ones logged with
         # their traceback and answered with a 500 that reveals nothing internal).
@@ -91,6 +99,23 @@ async def handle(services: Services, codec: Codec, door: Door) -> None:
             # No model call was admitted: count the refusal here (settlement counts calls).
             services.metrics.child(services.metrics.requests, codec.endpoint, "-", "-", str(gw.status)).inc()
         await _send_error(codec, door, gw, request_id)
+    if services.settings.access_log:
+        _access_line(codec, door, request_id, started, opened)
+
+
+def _access_line(codec: Codec, door: Door, request_id: str, started: float, opened: list[Settlement]) -> None:
+    calls = opened[0].calls if opened else []
+    status = door.status if door.status is not None else 499  # none sent: the client left first
+    access.info(
+        "%s status=%s model=%s request_id=%s request_type=%s calls=%d latency_ms=%d",
+        codec.endpoint,
+        status,
+        calls[0].entry.id if calls else "-",
+        request_id,
+        opened[0].request_type if opened else "-",
+        len(calls),
+        int((time.perf_counter() - started) * 1000),
+    )
 
 
 async def _send_error(codec: Codec, door: Door, exc: GatewayError, request_id: str) -> None:
@@ -132,6 +157,7 @@ async def _run(
         route=route,
         model_tier=resolved.model_tier,
         max_output_tokens=int(max_out),
+        forward_headers=forwarded(headers, route.provider.forwarded_headers),
     )
     settlement = Settlement(services, ctx)
     opened.append(settlement)

@@ -29,13 +29,13 @@ async def relay_whole(
         data = await resp.read()
     except UpstreamError as exc:
         call.upstream_wait += time.perf_counter() - t0
-        report_failure(settlement.services.metrics, call, exc.code, None)
+        report_failure(settlement.services.metrics, call, exc.code, None, exc)
         raise
     call.upstream_wait += time.perf_counter() - t0
     try:
         body, summary = call.route.response(data, call.entry.id)
     except UpstreamError as exc:
-        report_failure(settlement.services.metrics, call, exc.code, resp.status)
+        report_failure(settlement.services.metrics, call, exc.code, resp.status, exc)
         raise
     call.first_byte_at = time.perf_counter()
     settlement.settle(call, status="success", usage=summary.usage, reply_text=summary.text, thinking=summary.thinking)
@@ -78,14 +78,14 @@ async def relay_stream(
         tail = relay.feed(parser.close()) + relay.finish()
         if relay.error:
             status, http_status = "error", 502
-            report_failure(settlement.services.metrics, call, "stream_error", None)
+            report_failure(settlement.services.metrics, call, "stream_error", None, RuntimeError(relay.error))
         elif relay.complete and not call.settled:
             _settle(settlement, call, relay, status, http_status)
         if tail:
             await door.send(tail)
     except UpstreamError as exc:
         status, http_status = "error", exc.status
-        report_failure(settlement.services.metrics, call, exc.code, None)
+        report_failure(settlement.services.metrics, call, exc.code, None, exc)
         await door.send(ctx.codec.error_frame(exc) + ctx.codec.stream_end)
     except (asyncio.CancelledError, GeneratorExit):
         status, http_status = "cancelled", 499

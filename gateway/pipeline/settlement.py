@@ -76,6 +76,10 @@ class Settlement:
         self._ctx = ctx
         self.calls: list[ModelCall] = []
 
+    @property
+    def request_type(self) -> str:
+        return self._ctx.request_type
+
     def track(self, call: ModelCall) -> ModelCall:
         """Make an admitted ``call`` this settlement's to settle (right after admission, no await between)."""
         self.calls.append(call)

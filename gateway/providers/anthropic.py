@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from gateway.config import Dialect
 from gateway.providers.upstream import UpstreamClient, UpstreamResponse
 
@@ -26,9 +28,11 @@ class AnthropicProvider:
             self._headers["x-api-key"] = api_key
         self._client = client
 
-    async def send(self, body: bytes) -> UpstreamResponse:
-        return await self._client.post(self._url, self._headers, body)
+    async def send(self, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
+        return await self._client.post(self._url, {**self._headers, **headers} if headers else self._headers, body)
 
-    async def send_to(self, path: str, body: bytes) -> UpstreamResponse:
+    async def send_to(self, path: str, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
         """POST to another endpoint of the same API (``/messages/count_tokens``)."""
-        return await self._client.post(self._root + path, self._headers, body)
+        return await self._client.post(
+            self._root + path, {**self._headers, **headers} if headers else self._headers, body
+        )

@@ -7,6 +7,7 @@ same deployment's ``/embeddings``). The body keeps OpenAI's shape.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import quote
 
 import msgspec
@@ -47,8 +48,9 @@ class AzureOpenAIProvider:
             raise InvalidRequest("an Azure OpenAI request needs a model (the deployment name)")
         return f"{self._root}/openai/deployments/{quote(deployment, safe='')}{path}?api-version={self._version}"
 
-    async def send(self, body: bytes) -> UpstreamResponse:
-        return await self._client.post(self._url(body, "/chat/completions"), self._headers, body)
+    async def send(self, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
+        return await self.send_to("/chat/completions", body, headers)
 
-    async def send_to(self, path: str, body: bytes) -> UpstreamResponse:
-        return await self._client.post(self._url(body, path), self._headers, body)
+    async def send_to(self, path: str, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
+        merged = {**self._headers, **headers} if headers else self._headers
+        return await self._client.post(self._url(body, path), merged, body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 from gateway.config import Dialect
@@ -12,8 +13,12 @@ class Provider(Protocol):
     name: str
     dialect: Dialect
 
-    async def send(self, body: bytes) -> UpstreamResponse:
-        """POST ``body`` (already in this provider's dialect) and return the raw response."""
+    async def send(self, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
+        """POST ``body`` (already in this provider's dialect) and return the raw response.
+
+        ``headers`` are client headers the provider defines (e.g. ``anthropic-beta``), added to
+        the provider's own; they never carry credentials.
+        """
         ...
 
 
@@ -29,6 +34,6 @@ class EndpointProvider(Protocol):
     name: str
     dialect: Dialect
 
-    async def send_to(self, path: str, body: bytes) -> UpstreamResponse:
-        """POST ``body`` to ``path`` under the provider's API root."""
+    async def send_to(self, path: str, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
+        """POST ``body`` to ``path`` under the provider's API root (``headers`` as for ``send``)."""
         ...

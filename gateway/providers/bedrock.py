@@ -9,6 +9,7 @@ IAM credentials is not implemented.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -37,7 +38,8 @@ class BedrockClaudeProvider:
             self._headers["authorization"] = f"Bearer {api_key}"
         self._client = client
 
-    async def send(self, body: bytes) -> UpstreamResponse:
+    async def send(self, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
+        del headers  # Anthropic's feature headers (anthropic-beta) mean nothing to this cloud's endpoint
         obj: dict[str, Any] = _dec.decode(body)
         model = obj.pop("model", None)
         if not isinstance(model, str) or not model:

@@ -8,6 +8,7 @@ token (``gcloud auth print-access-token``), sent as a Bearer token.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -46,7 +47,8 @@ class VertexClaudeProvider:
             self._headers["authorization"] = f"Bearer {token}"
         self._client = client
 
-    async def send(self, body: bytes) -> UpstreamResponse:
+    async def send(self, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
+        del headers  # Anthropic's feature headers (anthropic-beta) mean nothing to this cloud's endpoint
         obj: dict[str, Any] = _dec.decode(body)
         model = obj.pop("model", None)
         if not isinstance(model, str) or not model:

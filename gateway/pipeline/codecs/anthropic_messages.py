@@ -26,6 +26,8 @@ class AnthropicMessagesCodec:
     dialect: Dialect = "anthropic"
     endpoint = "messages"
     stream_end = b""  # the error event is itself terminal
+    # Not anthropic-version: the gateway speaks (and translates) one version of the API.
+    forwarded_headers = frozenset(("anthropic-beta",))
 
     def parse(self, body: bytes) -> ParsedRequest:
         raw, req = parse_anthropic_request(body)

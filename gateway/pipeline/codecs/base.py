@@ -94,6 +94,9 @@ class Codec(Protocol):
     dialect: Dialect
     endpoint: str  # metrics label: "chat" | "messages"
     stream_end: bytes  # what closes a stream after an error frame (b"" when nothing does)
+    # Client headers this dialect's providers define that go upstream as sent (feature flags
+    # such as ``anthropic-beta``); never credentials, account selectors or hop-by-hop headers.
+    forwarded_headers: frozenset[str]
 
     def parse(self, body: bytes) -> ParsedRequest:
         """Decode and validate a client body (raises ``RequestValidationError``)."""

@@ -26,6 +26,8 @@ class OpenAIChatCodec:
     dialect: Dialect = "openai"
     endpoint = "chat"
     stream_end = OPENAI_DONE
+    # Not openai-organization / openai-project: they pick the account the gateway's key bills.
+    forwarded_headers = frozenset(("openai-beta",))
 
     def parse(self, body: bytes) -> ParsedRequest:
         raw, req = parse_openai_request(body)

@@ -79,6 +79,7 @@ class OpenAIResponsesCodec:
     endpoint = "responses"
     stream_end = b""  # the error event is itself terminal
     auto_provider = "openai"  # AUTO picks among OpenAI models for this dialect
+    forwarded_headers = frozenset(("openai-beta",))
 
     def parse(self, body: bytes) -> ParsedRequest:
         raw = decode_body(body)
