@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean browser
+.PHONY: run test lint bench install clean browser clients
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,7 +28,19 @@ browser:
 	  else echo "chromium missing and not root: the console browser tests will skip"; fi; \
 	fi
 
-test: $(STAMP) browser
+
+# The real clients the tests drive (TypeScript SDKs, Claude Code, Codex CLI), from the lockfile,
+# into the git-ignored tests/clients/node_modules. Without node the client tests skip, saying why.
+CLIENTS := tests/clients
+CLIENTS_STAMP := $(CLIENTS)/node_modules/.installed
+$(CLIENTS_STAMP): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(CLIENTS) --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the real-client tests will be skipped"; fi
+
+clients: $(CLIENTS_STAMP)
+
+test: $(STAMP) browser clients
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
@@ -48,4 +60,4 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.perf.router_bench
 
 clean:
-	rm -rf $(VENV) .gateway build *.egg-info
+	rm -rf $(VENV) .gateway build *.egg-info $(CLIENTS)/node_modules

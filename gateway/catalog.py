@@ -35,6 +35,9 @@ DEFAULT_MODELS: tuple[ModelEntry, ...] = (
     ModelEntry("gpt-4o-mini", "openai", "gpt-4o-mini", "basic", max_output_tokens=16_384),
     ModelEntry("gpt-4.1", "openai", "gpt-4.1", "standard", max_output_tokens=32_768),
     ModelEntry("gpt-5", "openai", "gpt-5", "premium", max_output_tokens=128_000),
+    # POST /v1/embeddings only; never picked by AUTO.
+    ModelEntry("text-embedding-3-small", "openai", "text-embedding-3-small", "basic", mode="embedding"),
+    ModelEntry("text-embedding-3-large", "openai", "text-embedding-3-large", "basic", mode="embedding"),
 )
 
 

@@ -15,6 +15,16 @@ start-up rather than a setting silently ignored. Example::
     dialect = "openai"
     base_url = "http://127.0.0.1:8000/v1"
 
+    [providers.groq]               # a preset: gemini, vllm, ollama, groq, together, mistral
+    kind = "groq"
+    api_key = "gsk_..."
+
+    [providers.azure]              # also: kind = "bedrock" (region), "vertex" (project, region)
+    kind = "azure"
+    base_url = "https://my-resource.openai.azure.com"
+    api_key = "..."
+    api_version = "2024-10-21"
+
     [[models]]                     # adds a model, or replaces a built-in one with the same id
     id = "llama-3-8b"
     provider = "vllm"
@@ -48,7 +58,12 @@ import msgspec
 from gateway.model_tier import ModelTier
 from router.complexity import Complexity
 
-Dialect = Literal["openai", "anthropic"]
+# What a provider speaks.
+ProviderDialect = Literal["openai", "anthropic"]
+# What a codec speaks: a provider dialect, or the Responses API (a client dialect; its native
+# route is chosen per provider, see gateway.pipeline.route).
+Dialect = Literal["openai", "anthropic", "responses"]
+ModelMode = Literal["chat", "embedding"]
 
 
 class ModelEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -67,14 +82,29 @@ class ModelEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # The most output tokens the model can produce in one reply: a client asking for more gets
     # a 400 (and budgets never reserve for an impossible reply).
     max_output_tokens: int = 32_768
+    # "embedding" models serve POST /v1/embeddings only; "chat" models the chat endpoints.
+    mode: ModelMode = "chat"
+
+
+ProviderKind = Literal[
+    "", "openai", "anthropic", "gemini", "azure", "bedrock", "vertex", "vllm", "ollama", "groq", "together", "mistral"
+]
 
 
 class ProviderEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """An extra provider speaking one of the two dialects."""
+    """An extra provider: a kind (a preset or a cloud, see ``gateway.providers.registry``), or a
+    dialect and base URL of any compatible server."""
 
-    dialect: Dialect
-    base_url: str
+    dialect: ProviderDialect | None = None
+    base_url: str | None = None
     api_key: str | None = None
+    # An OpenAI-dialect server with its own /responses endpoint (POST /v1/responses is passed
+    # through natively instead of translated to Chat Completions).
+    responses_api: bool = False
+    kind: ProviderKind = ""
+    api_version: str | None = None  # azure
+    region: str | None = None  # bedrock, vertex
+    project: str | None = None  # vertex
 
 
 class PriceEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

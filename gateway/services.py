@@ -27,6 +27,7 @@ from gateway.policy.budget import BudgetGuard
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Provider
 from gateway.providers.openai import OpenAIProvider
+from gateway.providers.registry import build_configured, price_prefix
 from gateway.providers.simulator import SimulatorProvider
 from gateway.providers.upstream import UpstreamClient
 from gateway.resilience.attempts import RetryPolicy
@@ -35,6 +36,7 @@ from gateway.resilience.deployments import Deployment
 from gateway.routing.store import RouterConfigStore
 from gateway.settings import Settings
 from gateway.store.queue import WriteQueue
+from gateway.tokens import TokenCounter
 from pricing import ModelPrice, PriceTable
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,8 @@ class Services:
     # Long-running tasks other collaborators start (e.g. the alert mailer); the lifespan
     # cancels them at shutdown.
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # Offline tokenizers for POST /v1/messages/count_tokens, loaded on first use.
+    token_counter: TokenCounter = field(default_factory=TokenCounter)
     # Spans for the pipeline; NoTracing (nothing at all) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
     tracing: Tracing = field(default_factory=NoTracing)
     # Resilience: each catalog model's deployments (their circuits are per-process state).
@@ -87,7 +91,9 @@ def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamC
         log.warning("ANTHROPIC_API_KEY is not set: Anthropic models are served by the built-in SIMULATOR")
         providers["anthropic"] = SimulatorProvider("anthropic", "anthropic")
     if settings.openai_api_key or sim == "off":
-        providers["openai"] = OpenAIProvider("openai", settings.openai_base_url, settings.openai_api_key, client)
+        providers["openai"] = OpenAIProvider(
+            "openai", settings.openai_base_url, settings.openai_api_key, client, responses_api=True
+        )
     else:
         log.warning("OPENAI_API_KEY is not set: OpenAI models are served by the built-in SIMULATOR")
         providers["openai"] = SimulatorProvider("openai", "openai")
@@ -95,7 +101,7 @@ def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamC
         log.warning("GATEWAY_SIMULATOR=on: the 'simulator' provider is registered")
         providers["simulator"] = SimulatorProvider("simulator", "openai")
     for name, entry in config.providers.items():
-        providers[name] = _PROVIDER_CLASSES[entry.dialect](name, entry.base_url, entry.api_key, client)
+        providers[name] = build_configured(name, entry, client)
     return providers
 
 
@@ -143,7 +149,12 @@ def build_prices(catalog: Catalog, config: GatewayConfig) -> dict[str, ModelPric
     table = PriceTable.load(overrides=overrides)
     prices: dict[str, ModelPrice | None] = {}
     for m in catalog.models():
-        price = table.get(m.id) or table.get(m.price_key or m.upstream)
+        entry = config.providers.get(m.provider)
+        prefix = price_prefix(entry) if entry is not None and not m.price_key else ""
+        # A preset's or cloud's models are filed under its prefix in litellm's map (Azure's and
+        # Vertex's prices may differ from the first-party ones), so that key is tried first.
+        price = table.get(m.id) or (table.get(prefix + m.upstream) if prefix else None)
+        price = price or table.get(m.price_key or m.upstream)
         if price is None:
             log.warning("no price known for model %s: its cost is recorded as 0", m.id)
         prices[m.id] = price

@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     write_batch_max: int = 500
     write_flush_interval_s: float = 0.05
     log_level: str = "INFO"
+    # Where tiktoken's BPE files are (POST /v1/messages/count_tokens); None: the copies litellm ships.
+    tiktoken_cache_dir: str | None = None
     # One line per proxied request on the "gateway.access" logger (GATEWAY_ACCESS_LOG).
     access_log: bool = False
     # Server read limits (the HTTP protocol, before any routing), with nginx-like defaults:
@@ -166,6 +168,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             service_retry_after_s=num("GATEWAY_SERVICE_RETRY_AFTER_S", 2.0),
             principal_cache_ttl_s=num("GATEWAY_CACHE_TTL_S", 30.0),
             log_level=(opt("GATEWAY_LOG_LEVEL") or "INFO").upper(),
+            tiktoken_cache_dir=opt("TIKTOKEN_CACHE_DIR"),
             access_log=flag("GATEWAY_ACCESS_LOG", False),
             max_header_line_bytes=int(num("GATEWAY_MAX_HEADER_LINE_BYTES", 8 * 1024)),
             max_header_bytes=int(num("GATEWAY_MAX_HEADER_BYTES", 32 * 1024)),

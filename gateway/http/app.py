@@ -24,10 +24,13 @@ from gateway.http import (
     key_routes,
     openapi_docs,
     report_routes,
+    responses_routes,
     router_routes,
 )
+from gateway.http.count_tokens_route import count_tokens
+from gateway.http.embeddings_route import embeddings
 from gateway.http.errors import handle_exception
-from gateway.http.models_route import list_models
+from gateway.http.models_route import get_model, list_models
 from gateway.http.ops import healthz, metrics, readyz
 from gateway.http.proxy_routes import chat_completions, messages
 from gateway.http.second_opinion_route import second_opinion
@@ -52,6 +55,7 @@ from gateway.routing.store import RouterConfigStore
 from gateway.services import Services, build_prices, build_providers, circuit_policy, provider_specs, retry_policy
 from gateway.settings import Settings
 from gateway.store.queue import WriteQueue
+from gateway.tokens import TokenCounter
 
 # (settings, pool, queue, prices, background tasks) -> the budget guard; see build_budget_guard.
 BudgetFactory = Callable[..., BudgetGuard]
@@ -168,6 +172,7 @@ async def open_services(
         loop=asyncio.get_running_loop(),
         background=background,
         tracing=tracing,
+        token_counter=TokenCounter(settings.tiktoken_cache_dir),
     )
 
     def on_notify(payload: str) -> None:
@@ -225,11 +230,17 @@ def create_app(
             # one from the middleware of this router (so the doors pay nothing for it).
             chat_completions,
             messages,
+            responses_routes.create_response,
             second_opinion,
             Router(
                 path="/",
                 route_handlers=[
                     list_models,
+                    get_model,
+                    count_tokens,
+                    embeddings,
+                    responses_routes.get_response,
+                    responses_routes.delete_response,
                     healthz,
                     readyz,
                     metrics,

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Protocol
 
 from gateway.errors import UpstreamError
 from gateway.metrics import Metrics
 from gateway.pipeline.context import ModelCall, RequestContext
+from gateway.providers.base import EndpointProvider, Provider
 from gateway.providers.upstream import UpstreamResponse
 from gateway.resilience.attempts import upstream_failure
 
@@ -46,7 +48,12 @@ class ProviderAttempt:
         provider = call.provider
         t0 = time.perf_counter()
         try:
-            resp = await provider.send(body, call.forward_headers)
+            path = call.route.upstream_path
+            # Side endpoints (the native Responses route) need a provider that serves them.
+            if path is None:
+                resp = await provider.send(body, call.forward_headers)
+            else:
+                resp = await _send_to(provider, path, body, call.forward_headers)
         except UpstreamError as exc:
             call.upstream_wait += time.perf_counter() - t0
             report_failure(self._metrics, call, exc.code, None, exc)
@@ -62,6 +69,12 @@ class ProviderAttempt:
         failure = upstream_failure(provider.name, resp.status, error_body)
         report_failure(self._metrics, call, f"http_{resp.status}", resp.status, failure)
         raise failure
+
+
+async def _send_to(provider: Provider, path: str, body: bytes, headers: Mapping[str, str] | None) -> UpstreamResponse:
+    if not isinstance(provider, EndpointProvider):
+        raise UpstreamError(f"the provider '{provider.name}' has no {path} endpoint", code="upstream_unsupported")
+    return await provider.send_to(path, body, headers)
 
 
 def report_failure(

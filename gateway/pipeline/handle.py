@@ -30,7 +30,7 @@ from gateway.pipeline.codecs import Codec, ParsedRequest
 from gateway.pipeline.context import REQUEST_TYPES, ModelCall, RequestContext
 from gateway.pipeline.door import ClientGone, Door, unless_gone
 from gateway.pipeline.resolve import Resolved, authenticate, resolve_model, system_prefix
-from gateway.pipeline.route import route_for
+from gateway.pipeline.route import route_for_provider
 from gateway.pipeline.settlement import Settlement
 from gateway.pipeline.strategy import Exchange, Strategy
 from gateway.resilience.deadlines import TIMEOUT_HEADER, total_deadline_s
@@ -195,7 +195,7 @@ async def _run(
     resolved = await resolve_model(services, ctx)
     if services.tracing.enabled:
         services.tracing.annotate(_request_attributes(ctx, resolved))
-    route = route_for(codec, resolved.provider.dialect)
+    route = route_for_provider(codec, resolved.provider)
     max_out = output_bound(parsed, resolved.entry)
     upstream_body = route.upstream_body(parsed, resolved.entry.upstream, system_prefix(principal))
     if ctx.conversation_header is not None:

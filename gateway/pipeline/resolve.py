@@ -150,7 +150,8 @@ async def resolve_model(services: Services, ctx: RequestContext) -> Resolved:
         ctx.route_mode = route_mode(services, ctx, config.mode, decision.score)
         provider_name = services.config.router.auto_provider
         if provider_name == "dialect":
-            provider_name = ctx.codec.dialect
+            # A codec may name the provider family it belongs to (the Responses API: openai).
+            provider_name = getattr(ctx.codec, "auto_provider", ctx.codec.dialect)
         try:
             if ctx.route_mode == "cascade":
                 # The first drafter is the request's first call; the strategy adds the others.
@@ -170,6 +171,12 @@ async def resolve_model(services: Services, ctx: RequestContext) -> Resolved:
             raise NotFound(
                 f"model '{parsed.model}' does not exist; GET /v1/models lists the models you may use, or use 'auto'",
                 code="model_not_found",
+                param="model",
+            )
+        if found.mode != "chat":
+            raise InvalidRequest(
+                f"model '{parsed.model}' is an embedding model; send it to POST /v1/embeddings",
+                code="model_not_chat",
                 param="model",
             )
         entry = found

@@ -6,6 +6,8 @@ only the model swapped, and the stream is observed, not rebuilt. Routes are buil
 import into ``ROUTES``; ``route_for`` is a dict lookup, so no code asks "which dialect?".
 
 To add a dialect pair: write its three translators and add a ``Route`` to ``_TRANSLATED``.
+The Responses API (``_RESPONSES``) is a client dialect only; ``route_for_provider`` picks its
+native route for providers with their own ``/responses``.
 """
 
 from __future__ import annotations
@@ -14,19 +16,28 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import msgspec
 
+from gateway.dialects.openai_types import parse_openai_request
 from gateway.dialects.sse import SSEEvent
 from gateway.errors import RequestValidationError, UpstreamError
 from gateway.pipeline.codecs import ANTHROPIC_MESSAGES, CODECS, OPENAI_CHAT, Codec, ParsedRequest, StreamObserver
+from gateway.pipeline.codecs.openai_responses import OPENAI_RESPONSES
+from gateway.providers.base import Provider
 from gateway.translate.requests import anthropic_request_to_openai, openai_request_to_anthropic
 from gateway.translate.responses import (
     ResponseSummary,
     anthropic_response_to_openai,
     openai_response_to_anthropic,
 )
+from gateway.translate.responses_relay import (
+    AnthropicToResponsesStream,
+    ChatToResponsesStream,
+    chat_completion_to_response,
+)
+from gateway.translate.responses_request import responses_to_chat
 from gateway.translate.streams import AnthropicToOpenAIStream, OpenAIToAnthropicStream
 
 _enc = msgspec.json.Encoder()
@@ -201,6 +212,8 @@ class Route:
         to_provider: Client request -> provider body; None on the identity route.
         to_client: Provider response -> client response; None on the identity route.
         stream_translator: Makes a stream translator; None on the identity route.
+        upstream_path: The provider endpoint to call when it is not the provider's main one
+            (the native Responses route posts to ``/responses``); None for the main one.
     """
 
     client: Codec
@@ -208,6 +221,7 @@ class Route:
     to_provider: RequestTranslator | None = None
     to_client: ResponseTranslator | None = None
     stream_translator: StreamFactory | None = None
+    upstream_path: str | None = None
 
     @property
     def identity(self) -> bool:
@@ -289,12 +303,53 @@ _TRANSLATED = (
     ),
 )
 
+
+def _r2o_request(parsed: ParsedRequest, upstream_model: str) -> dict[str, Any]:
+    body = responses_to_chat(parsed.raw, dropped_tools=[])
+    body["model"] = upstream_model
+    return body
+
+
+def _r2a_request(parsed: ParsedRequest, upstream_model: str) -> dict[str, Any]:
+    chat = responses_to_chat(parsed.raw, dropped_tools=[])
+    _, req = parse_openai_request(_enc.encode(chat))
+    return openai_request_to_anthropic(req, chat, upstream_model=upstream_model)
+
+
+# The Responses API's client side: translated to either provider dialect (hosted tools left
+# out, see gateway.translate.responses_request), or native on an upstream with /responses.
+_RESPONSES = (
+    Route(
+        client=OPENAI_RESPONSES,
+        provider=OPENAI_CHAT,
+        to_provider=_r2o_request,
+        to_client=chat_completion_to_response,
+        stream_translator=lambda model, _usage: cast(StreamTranslator, ChatToResponsesStream(model)),
+    ),
+    Route(
+        client=OPENAI_RESPONSES,
+        provider=ANTHROPIC_MESSAGES,
+        to_provider=_r2a_request,
+        to_client=lambda obj, model: chat_completion_to_response(anthropic_response_to_openai(obj, model=model), model),
+        stream_translator=lambda model, _usage: cast(StreamTranslator, AnthropicToResponsesStream(model)),
+    ),
+)
+NATIVE_RESPONSES = Route(client=OPENAI_RESPONSES, provider=OPENAI_RESPONSES, upstream_path="/responses")
+
 ROUTES: dict[tuple[str, str], Route] = {
     **{(c.dialect, c.dialect): Route(client=c, provider=c) for c in CODECS.values()},
-    **{(r.client.dialect, r.provider.dialect): r for r in _TRANSLATED},
+    **{(r.client.dialect, r.provider.dialect): r for r in (*_TRANSLATED, *_RESPONSES)},
 }
 
 
 def route_for(client: Codec, provider_dialect: str) -> Route:
     """The route from ``client`` to a provider speaking ``provider_dialect``."""
     return ROUTES[(client.dialect, provider_dialect)]
+
+
+def route_for_provider(client: Codec, provider: Provider) -> Route:
+    """The route from ``client`` to ``provider``: its dialect's, or the native Responses route
+    when the client speaks the Responses API and the provider has its own (OpenAI)."""
+    if client is OPENAI_RESPONSES and getattr(provider, "responses_api", False):
+        return NATIVE_RESPONSES
+    return ROUTES[(client.dialect, provider.dialect)]

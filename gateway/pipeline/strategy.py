@@ -22,7 +22,7 @@ from gateway.pipeline.context import ModelCall, RequestContext
 from gateway.pipeline.door import Door
 from gateway.pipeline.relay import relay_stream, relay_whole
 from gateway.pipeline.resolve import Resolved
-from gateway.pipeline.route import route_for
+from gateway.pipeline.route import route_for_provider
 from gateway.pipeline.settlement import Settlement
 from gateway.providers.upstream import UpstreamResponse
 
@@ -60,7 +60,7 @@ class Exchange:
             request_id=self.ctx.call_id(),
             entry=resolved.entry,
             provider=resolved.provider,
-            route=route_for(self.ctx.codec, resolved.provider.dialect),
+            route=route_for_provider(self.ctx.codec, resolved.provider),
             model_tier=resolved.model_tier,
             max_output_tokens=max_output_tokens,
             forward_headers=self.primary.forward_headers,

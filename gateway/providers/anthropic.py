@@ -17,7 +17,8 @@ class AnthropicProvider:
         self.name = name
         base = base_url.rstrip("/")
         # ANTHROPIC_BASE_URL is the host root in the official SDK; accept ".../v1" too.
-        self._url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+        self._root = base if base.endswith("/v1") else base + "/v1"
+        self._url = self._root + "/messages"
         self._headers = {
             "content-type": "application/json",
             "anthropic-version": ANTHROPIC_VERSION,
@@ -32,6 +33,22 @@ class AnthropicProvider:
     ) -> UpstreamResponse:
         return await self._client.post(
             self._url,
+            {**self._headers, **headers} if headers else self._headers,
+            body,
+            first_byte_timeout_s=first_byte_timeout_s,
+        )
+
+    async def send_to(
+        self,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        *,
+        first_byte_timeout_s: float | None = None,
+    ) -> UpstreamResponse:
+        """POST to another endpoint of the same API (``/messages/count_tokens``)."""
+        return await self._client.post(
+            self._root + path,
             {**self._headers, **headers} if headers else self._headers,
             body,
             first_byte_timeout_s=first_byte_timeout_s,

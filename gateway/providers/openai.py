@@ -11,9 +11,15 @@ from gateway.providers.upstream import UpstreamClient, UpstreamResponse
 class OpenAIProvider:
     dialect: Dialect = "openai"
 
-    def __init__(self, name: str, base_url: str, api_key: str | None, client: UpstreamClient) -> None:
+    def __init__(
+        self, name: str, base_url: str, api_key: str | None, client: UpstreamClient, *, responses_api: bool = False
+    ) -> None:
         self.name = name
-        self._url = base_url.rstrip("/") + "/chat/completions"
+        # Whether the server has its own /responses (OpenAI does; most compatible servers do not,
+        # and get POST /v1/responses translated to Chat Completions instead).
+        self.responses_api = responses_api
+        self._root = base_url.rstrip("/")
+        self._url = self._root + "/chat/completions"
         self._headers = {"content-type": "application/json", "accept-encoding": "identity"}
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
@@ -24,6 +30,22 @@ class OpenAIProvider:
     ) -> UpstreamResponse:
         return await self._client.post(
             self._url,
+            {**self._headers, **headers} if headers else self._headers,
+            body,
+            first_byte_timeout_s=first_byte_timeout_s,
+        )
+
+    async def send_to(
+        self,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        *,
+        first_byte_timeout_s: float | None = None,
+    ) -> UpstreamResponse:
+        """POST to another endpoint of the same API (``/embeddings``, ``/responses``)."""
+        return await self._client.post(
+            self._root + path,
             {**self._headers, **headers} if headers else self._headers,
             body,
             first_byte_timeout_s=first_byte_timeout_s,

@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from gateway.catalog import Catalog
 from gateway.config import ModelEntry
-from gateway.errors import GatewayError, RequestValidationError
+from gateway.errors import GatewayError, RequestValidationError, UpstreamError
 from gateway.metrics import Metrics
 from gateway.observe.tracing import Tracing
 from gateway.pipeline.attempt import report_failure
 from gateway.pipeline.context import ModelCall, RequestContext
 from gateway.pipeline.resolve import system_prefix
-from gateway.pipeline.route import route_for
+from gateway.pipeline.route import Route, route_for_provider
 from gateway.policy.tiers import is_allowed, model_tier
+from gateway.providers.base import EndpointProvider
 from gateway.providers.upstream import UpstreamResponse
 from gateway.resilience.attempts import FailedAttempt, RetryPolicy, run_attempts
 from gateway.resilience.deadlines import Deadline
@@ -66,15 +67,23 @@ class ResilientAttempt:
             call.deadline_at = loop.time() - (time.perf_counter() - ctx.started) + total_s
         else:
             call.deadline_at = loop.time() + s.request_timeout_s
-        bodies: dict[tuple[str, str], bytes] = {(call.provider.dialect, primary.upstream): body}
+
+        def route_of(dep: Deployment) -> Route:
+            # The client's codec to this deployment's provider (the native Responses route
+            # when the provider serves it).
+            return call.route if ctx is None else route_for_provider(ctx.codec, dep.provider)
+
+        bodies: dict[tuple[str, str, str | None], bytes] = {
+            (call.provider.dialect, primary.upstream, call.route.upstream_path): body
+        }
 
         def body_for(dep: Deployment) -> bytes:
-            key = (dep.provider.dialect, dep.upstream)
+            route = route_of(dep)
+            key = (dep.provider.dialect, dep.upstream, route.upstream_path)
             found = bodies.get(key)
             if found is None:
                 if ctx is None:
                     raise RequestValidationError("this call cannot be rebuilt for another deployment")
-                route = route_for(ctx.codec, dep.provider.dialect)
                 found = bodies[key] = route.upstream_body(ctx.parsed, dep.upstream, system_prefix(ctx.principal))
             return found
 
@@ -109,7 +118,7 @@ class ResilientAttempt:
             # The client's provider-defined headers (anthropic-beta...) go only to that dialect.
             extra = call.forward_headers if dep.provider.dialect == primary_dialect else None
             if self._tracing is None:
-                return await dep.provider.send(body_for(dep), extra, first_byte_timeout_s=wait_s)
+                return await _send(dep, route_of(dep), body_for(dep), extra, wait_s)
             # One client span per upstream attempt (GenAI client span convention).
             attrs: dict[str, str | int | float | bool] = {
                 "gen_ai.operation.name": "chat",
@@ -121,7 +130,7 @@ class ResilientAttempt:
                 "gen_ai.request.max_tokens": call.max_output_tokens,
             }
             with self._tracing.span(f"chat {dep.upstream}", attrs, client=True) as span:
-                resp = await dep.provider.send(body_for(dep), extra, first_byte_timeout_s=wait_s)
+                resp = await _send(dep, route_of(dep), body_for(dep), extra, wait_s)
                 span.set_attributes({"http.response.status_code": resp.status})
                 return resp
 
@@ -170,10 +179,22 @@ class ResilientAttempt:
         if dep.provider is not call.provider:
             call.provider = dep.provider
             if ctx is not None:
-                call.route = route_for(ctx.codec, dep.provider.dialect)
+                call.route = route_of(dep)
 
         def settled(ok: bool | None) -> None:
             served.finish(loop.time(), ok=ok)
 
         call.on_settled = settled
         return served.response
+
+
+async def _send(
+    dep: Deployment, route: Route, body: bytes, headers: Mapping[str, str] | None, wait_s: float
+) -> UpstreamResponse:
+    """One send to ``dep``: its provider's main endpoint, or the route's own (``/responses``)."""
+    path = route.upstream_path
+    if path is None:
+        return await dep.provider.send(body, headers, first_byte_timeout_s=wait_s)
+    if not isinstance(dep.provider, EndpointProvider):
+        raise UpstreamError(f"the provider '{dep.provider.name}' has no {path} endpoint", code="upstream_unsupported")
+    return await dep.provider.send_to(path, body, headers, first_byte_timeout_s=wait_s)

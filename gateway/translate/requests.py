@@ -3,7 +3,7 @@ conversation store need.
 
 Translation reads the typed request and returns a fresh upstream body (a plain dict the
 HTTP client encodes once). Fields one side cannot express are dropped when harmless
-(``top_k``, ``seed``) and refused with a ``RequestValidationError`` naming the field when
+(``top_k``, ``seed``, penalties, ``logit_bias``) and refused with a ``RequestValidationError`` naming the field when
 dropping would change the answer silently (``n > 1``, server tools, audio input).
 """
 
@@ -16,6 +16,7 @@ import msgspec
 from gateway.dialects import RequestValidationError
 from gateway.dialects.anthropic_types import ContentBlock, MessagesRequest
 from gateway.dialects.openai_types import ChatCompletionRequest, ContentPart
+from gateway.translate.gaps import anthropic_extras_to_openai, openai_extras_to_anthropic
 
 __all__ = [
     "anthropic_request_to_openai",
@@ -164,7 +165,6 @@ def openai_request_to_anthropic(
         RequestValidationError: For what an Anthropic model cannot do (``n > 1``, audio,
             non-function tools, tool-call arguments that are not a JSON object).
     """
-    del raw  # every field Anthropic can use is typed
     if req.n is not None and req.n > 1:
         raise _refuse("n", "an Anthropic model generates one choice; omit n or set it to 1")
     system: list[dict[str, Any]] = []
@@ -211,6 +211,7 @@ def openai_request_to_anthropic(
     _anthropic_tools(req, out)
     if req.user:
         out["metadata"] = {"user_id": req.user}
+    openai_extras_to_anthropic(raw, out)
     return out
 
 
@@ -333,7 +334,6 @@ def anthropic_request_to_openai(req: MessagesRequest, raw: dict[str, Any], *, up
     Raises:
         RequestValidationError: For blocks or tools an OpenAI model cannot take.
     """
-    del raw
     out: dict[str, Any] = {
         "model": upstream_model,
         "messages": _openai_messages(req),
@@ -351,6 +351,7 @@ def anthropic_request_to_openai(req: MessagesRequest, raw: dict[str, Any], *, up
     _openai_tools(req, out)
     if req.metadata is not None and req.metadata.user_id:
         out["user"] = req.metadata.user_id
+    anthropic_extras_to_openai(raw, out)
     return out
 
 
