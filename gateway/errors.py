@@ -29,11 +29,23 @@ class GatewayError(Exception):
     anthropic_type = "api_error"
     default_code = "internal_error"
 
-    def __init__(self, message: str, *, code: str | None = None, param: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        retry_after_s: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
         self.param = param
+        # Extra response headers (Retry-After on 429/503, x-ratelimit-* on 429).
+        self.headers: dict[str, str] = dict(headers or {})
+        if retry_after_s is not None:
+            self.headers["retry-after"] = str(max(1, retry_after_s))
 
 
 class InvalidRequest(GatewayError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,9 +51,14 @@ class Services:
     conversations: ConversationGate
     database_url: str
     loop: asyncio.AbstractEventLoop
+    # Rate limits and failed-auth throttling (issue 11); set by the lifespan.
+    limits: Any = None
+    auth_throttle: Any = None
     # Long-running tasks other collaborators start (e.g. the alert mailer); the lifespan
     # cancels them at shutdown.
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # Run at shutdown after the write queue drained (e.g. budget leases given back).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamClient) -> dict[str, Provider]:

@@ -21,6 +21,10 @@ from gateway.http.errors import handle_exception
 from gateway.http.models_route import list_models
 from gateway.http.ops import healthz, metrics, readyz
 from gateway.http.proxy_routes import chat_completions, messages
+from gateway.limits.auth_throttle import AuthThrottle
+from gateway.limits.guard import RateLimitGuard
+from gateway.limits.local import LocalLimiter
+from gateway.limits.redis_limiter import RedisLimiter
 from gateway.metrics import Metrics
 from gateway.notify import listen
 from gateway.policy.budget import BudgetGuard, NoBudget
@@ -87,7 +91,7 @@ def create_app(
             catalog=catalog,
             providers=providers if providers is not None else build_providers(settings, config, client),
             prices=build_prices(catalog, config),
-            resolver=PrincipalResolver(pool, settings.principal_cache_ttl_s),
+            resolver=PrincipalResolver(pool, settings.principal_cache_ttl_s, settings.cache_stale_s, m),
             jwt=JWTVerifier(settings),
             queue=queue,
             metrics=m,
@@ -98,10 +102,23 @@ def create_app(
             loop=asyncio.get_running_loop(),
         )
         services.budget = (budget_factory or build_budget_guard)(services)
+        redis_limiter = RedisLimiter.from_url(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+        limits = RateLimitGuard(
+            redis_limiter if redis_limiter is not None else LocalLimiter(),
+            m,
+            failure_mode=settings.rate_limit_failure,
+            slot_ttl_s=settings.upstream_timeout_s + 60.0,
+        )
+        services.limits = limits
+        services.auth_throttle = AuthThrottle(settings.auth_failures_per_min, redis_limiter)
+        services.background.append(asyncio.create_task(limits.run(), name="rate-limit-settlement"))
+        services.closers.append(limits.close)
 
         def on_notify(payload: str) -> None:
             if payload in ("all", "principals"):
                 services.resolver.invalidate()
+            if payload == "reconnect":
+                services.resolver.mark_stale()
             if payload in ("all", "router"):
                 services.router_store.invalidate()
 
@@ -116,6 +133,11 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await queue.drain()
+            for close in services.closers:
+                try:
+                    await close()
+                except Exception:  # one closer failing must not skip the others (logged)
+                    log.exception("shutdown step failed")
             await client.close()
             await pool.close()
 

@@ -20,7 +20,7 @@ from litestar import Litestar, asgi
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from gateway.config import Dialect
-from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge
+from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge, Unauthenticated
 from gateway.http.errors import as_gateway_error, error_body
 from gateway.proxy.admit import admit, authenticate, parse_request
 from gateway.proxy.forward import forward, upstream_body
@@ -69,7 +69,7 @@ def _start(status: int, fixed: list[tuple[bytes, bytes]], headers: dict[str, str
 async def _send_error(send: Send, path: str, exc: GatewayError, request_id: str) -> None:
     body = error_body(path, exc)
     length = [(b"content-length", str(len(body)).encode())]
-    await send(_start(exc.status, [*_JSON, *length], {"x-request-id": request_id}))
+    await send(_start(exc.status, [*_JSON, *length], {**exc.headers, "x-request-id": request_id}))
     await send(_body(body))
 
 
@@ -114,17 +114,29 @@ async def _serve(scope: Scope, receive: Receive, send: Send, dialect: Dialect) -
             raise err
         # ASGI header names are lower-case; only the few the proxy reads are decoded.
         headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _READ_HEADERS}
-        principal = await authenticate(services, headers)
+        client = scope.get("client")
+        address = str(client[0]) if client else "-"
+        services.auth_throttle.check(address)
+        try:
+            principal = await authenticate(services, headers)
+        except Unauthenticated:
+            await services.auth_throttle.failed(address)
+            raise
         body = await _read_body(receive, headers, services.settings.max_body_bytes)
         raw, req = parse_request(dialect, body)
         ctx = await admit(services, principal, dialect, raw, req, request_id=request_id, started=started)
-        conversation = headers.get("x-conversation-id")
-        if conversation is not None:
-            ctx.user_text = last_user_text(req)
-            ctx.conversation_id = await services.conversations.resolve(
-                conversation, principal, ctx.entry.id, ctx.user_text
-            )
-        await services.budget.admit(ctx)
+        await services.limits.admit(ctx)
+        try:
+            conversation = headers.get("x-conversation-id")
+            if conversation is not None:
+                ctx.user_text = last_user_text(req)
+                ctx.conversation_id = await services.conversations.resolve(
+                    conversation, principal, ctx.entry.id, ctx.user_text
+                )
+            await services.budget.admit(ctx)
+        except BaseException:
+            services.limits.settle(ctx, 0)  # refused after the limiter counted it: free its slot
+            raise
         out = await forward(services, ctx, upstream_body(ctx, raw, req))
     except Exception as exc:
         gw = as_gateway_error(exc)

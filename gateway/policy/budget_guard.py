@@ -248,16 +248,35 @@ def build_budget_guard(
         mailer = AlertMailer(services.pool, client, **(mailer_options or {}))
         task = asyncio.get_running_loop().create_task(_run_mailer(mailer, http), name="budget-alert-mailer")
         services.background.append(task)
-    guard = MonthlyBudgetGuard(
+    from gateway.policy.lease_guard import LeaseBudgetGuard  # imports this module's helpers
+
+    options = dict(guard_options or {})
+    if options.pop("legacy", False):
+        legacy = MonthlyBudgetGuard(
+            services.pool,
+            services.queue,
+            services.prices,
+            email_enabled=mailer is not None,
+            mailer=mailer,
+            reservation_ttl_s=settings.upstream_timeout_s + 120.0,
+            **options,
+        )
+        services.queue.add_hook(legacy.on_batch)
+        return legacy
+    guard = LeaseBudgetGuard(
         services.pool,
         services.queue,
         services.prices,
         email_enabled=mailer is not None,
         mailer=mailer,
-        reservation_ttl_s=settings.upstream_timeout_s + 120.0,
-        **(guard_options or {}),
+        lease_fraction=settings.budget_lease_fraction,
+        lease_ttl_s=settings.budget_lease_ttl_s,
+        outage=settings.budget_outage,
+        **options,
     )
     services.queue.add_hook(guard.on_batch)
+    services.background.append(asyncio.get_running_loop().create_task(guard.run(), name="budget-leases"))
+    services.closers.append(guard.close)
     return guard
 
 

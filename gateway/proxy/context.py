@@ -8,6 +8,7 @@ from typing import Any
 from gateway.auth.principal import Principal
 from gateway.config import Dialect, ModelEntry
 from gateway.providers.base import Provider
+from gateway.store.records import BudgetHold
 from router.types import Decision
 
 
@@ -37,6 +38,9 @@ class RequestContext:
     first_byte_at: float | None = None
     settled: bool = False
     budget_ticket: Any = None
+    budget_holds: tuple[BudgetHold, ...] = ()  # lease holds (issue 11), released when usage lands
+    limit_ticket: Any = None  # what the rate limiter must release at settlement
+    limit_headers: dict[str, str] | None = None  # x-ratelimit-* for the response
 
     @property
     def translated(self) -> bool:
@@ -48,4 +52,6 @@ class RequestContext:
             headers["x-gateway-tier"] = self.decision.tier
         if self.conversation_id is not None:
             headers["x-conversation-id"] = self.conversation_id
+        if self.limit_headers:
+            headers.update(self.limit_headers)
         return headers

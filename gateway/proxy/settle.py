@@ -95,6 +95,8 @@ def settle(
             latency_ms=latency_ms,
             ttft_ms=ttft_ms,
             reserved_millicents=ctx.reserved_millicents,
+            holds=ctx.budget_holds,
+            api_key_id=ctx.principal.key_id,
         )
     )
     d = ctx.decision
@@ -157,4 +159,5 @@ def settle(
     if cost:
         m.child(m.cost, model).inc(cost)
     services.budget.settle(ctx, cost)
+    services.limits.settle(ctx, usage.input_tokens + usage.output_tokens)
     return cost

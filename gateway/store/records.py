@@ -12,6 +12,14 @@ from typing import Any
 import msgspec
 
 
+class BudgetHold(msgspec.Struct, frozen=True, array_like=True):
+    """Worst-case cost one request holds on one budget lease, released when its row lands."""
+
+    lease_id: str
+    scope: str  # org:<uuid> | user:<uuid> | key:<uuid>
+    amount: int
+
+
 class UsageRecord(msgspec.Struct, tag="usage", frozen=True, kw_only=True):
     request_id: str
     organization_id: str
@@ -34,6 +42,9 @@ class UsageRecord(msgspec.Struct, tag="usage", frozen=True, kw_only=True):
     ttft_ms: int | None = None
     # Budget reservation to release when this row lands (0 = none).
     reserved_millicents: int = 0
+    # Lease holds to release when this row lands (budget leases, issue 11).
+    holds: tuple[BudgetHold, ...] = ()
+    api_key_id: str | None = None
 
     @property
     def total_tokens(self) -> int:

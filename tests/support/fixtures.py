@@ -40,6 +40,10 @@ def gateway_settings(db_url: str, mock: MockUpstream, data_dir: Path, **override
         simulator="off",
         principal_cache_ttl_s=0.5,
         write_flush_interval_s=0.01,
+        # Tests change policy behind the gateway's back and expect it after the TTL, and many
+        # send bad credentials from one address: the tests of those features turn them on.
+        cache_stale_s=0.0,
+        auth_failures_per_min=0,
     )
     import msgspec
 
