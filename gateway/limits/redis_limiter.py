@@ -92,9 +92,16 @@ class RedisLimiter:
         self._script = client.register_script(_SCRIPT)
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "gw:", timeout_s: float = 0.5) -> RedisLimiter:
-        client = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
-        return cls(client, prefix)
+    def from_url(cls, url: str, prefix: str = "gw:", timeout_s: float = 1.0, max_connections: int = 32) -> RedisLimiter:
+        # A bounded pool: a burst waits for a connection instead of opening hundreds at once.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout_s,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+        )
+        return cls(aioredis.Redis(connection_pool=pool), prefix)
 
     def _keys(self, scope: str, minute: int) -> list[str]:
         p = self._prefix
@@ -147,4 +154,4 @@ class RedisLimiter:
         return int(count)
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)
