@@ -135,21 +135,26 @@ class PrincipalResolver:
         return task
 
     async def _load_and_store(self, cache_key: str, load: Any) -> Principal:
+        errors_before = self._pool.get_stats().get("connections_errors", 0)
         try:
             principal: Principal = await load()
         except Unauthenticated:
             self._cache.pop(cache_key, None)  # e.g. revoked since it was cached
             raise
         except PoolTimeout:
-            stats = self._pool.get_stats()
-            if stats.get("pool_size", 0) > 0:
-                # Connections exist, all busy: the database is up, this process is saturated.
+            if self._pool.get_stats().get("connections_errors", 0) > errors_before:
+                # The pool failed to connect while we waited: that is an outage.
                 raise ServiceUnavailable(
-                    "the gateway is busy (all its database connections are in use); retry shortly",
-                    code="gateway_busy",
-                    retry_after_s=1,
+                    "the gateway cannot reach its database right now; retry shortly",
+                    code="database_unreachable",
+                    retry_after_s=2,
                 ) from None
-            raise
+            # No connection failed: they were all busy. The database is up, this process is saturated.
+            raise ServiceUnavailable(
+                "the gateway is busy (all its database connections are in use); retry shortly",
+                code="gateway_busy",
+                retry_after_s=1,
+            ) from None
         finally:
             self._inflight.pop(cache_key, None)
         now = time.monotonic()
