@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.router_cli import add_router_commands, conversation_from_json
+from gateway.cli.router import add_router_commands, conversation_from_json
 
 
 def run(argv: list[str]) -> int:

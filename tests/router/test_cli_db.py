@@ -10,7 +10,7 @@ import uuid
 import psycopg
 import pytest
 
-from gateway.router_cli import add_router_commands, read_logged
+from gateway.cli.router import add_router_commands, read_logged
 
 Conn = psycopg.Connection[tuple[object, ...]]
 

@@ -182,10 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extra_commands() -> list[Callable[[Any], None]]:
-    from gateway.admin_cli import add_admin_commands
-    from gateway.report_cli import add_report_commands
-    from gateway.router_cli import add_router_commands
-    from gateway.routing.config_cli import add_router_config_commands
+    from gateway.cli.admin import add_admin_commands
+    from gateway.cli.report import add_report_commands
+    from gateway.cli.router import add_router_commands
+    from gateway.cli.router_config import add_router_config_commands
 
     return [add_router_commands, add_router_config_commands, add_report_commands, add_admin_commands]
 
