@@ -128,7 +128,15 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
             user_id, org = row[0]
             with conn.transaction():
                 key = accounts.create_key(
-                    conn, org_id=org, user_id=user_id, name=args.name, expires_in_days=args.expires_days
+                    conn,
+                    org_id=org,
+                    user_id=user_id,
+                    name=args.name,
+                    expires_in_days=args.expires_days,
+                    rpm_limit=args.rpm,
+                    tpm_limit=args.tpm,
+                    max_parallel=args.max_parallel,
+                    budget_millicents=None if args.budget_usd is None else int(args.budget_usd * 100_000),
                 )
             print(json.dumps({"organization_id": org, "user_id": user_id, "api_key": key}))
         elif args.keys_cmd == "list":
@@ -170,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument("--org")
     kc.add_argument("--name", default="default")
     kc.add_argument("--expires-days", type=int)
+    kc.add_argument("--rpm", type=int, help="requests per minute for this key")
+    kc.add_argument("--tpm", type=int, help="input+output tokens per minute for this key")
+    kc.add_argument("--max-parallel", type=int, help="concurrent requests for this key")
+    kc.add_argument("--budget-usd", type=_money, help="hard monthly budget of this key in USD")
     kl = ks.add_parser("list")
     kl.add_argument("--org")
     kr = ks.add_parser("revoke")
