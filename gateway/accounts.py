@@ -16,9 +16,9 @@ import msgspec
 import psycopg
 
 from gateway.auth.keys import generate_key
+from gateway.model_tier import MODEL_TIERS
 
 ROLES = ("owner", "admin", "finance", "member")
-TIERS = ("basic", "standard", "premium")
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 
@@ -64,8 +64,8 @@ def bootstrap(
     if role is not None and role not in ROLES:
         raise AccountError(f"--role must be one of {', '.join(ROLES)}")
     for t in tiers or ():
-        if t not in TIERS:
-            raise AccountError(f"unknown tier {t!r}; tiers are {', '.join(TIERS)}")
+        if t not in MODEL_TIERS:
+            raise AccountError(f"unknown tier {t!r}; tiers are {', '.join(MODEL_TIERS)}")
     if alert_pct is not None and not 1 <= alert_pct <= 100:
         raise AccountError("--alert-pct must be between 1 and 100")
     if budget_usd is not None and budget_usd < 0:

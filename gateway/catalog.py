@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.config import Complexity, ModelEntry
+from gateway.config import ModelEntry
+from router.complexity import Complexity
 
 AUTO_MODEL = "auto"
 
@@ -32,8 +33,6 @@ DEFAULT_MODELS: tuple[ModelEntry, ...] = (
     ModelEntry("gpt-4.1", "openai", "gpt-4.1", "standard"),
     ModelEntry("gpt-5", "openai", "gpt-5", "premium"),
 )
-
-COMPLEXITIES: tuple[Complexity, ...] = ("simple", "medium", "complex")
 
 
 class Catalog:

@@ -28,8 +28,9 @@ from typing import Literal
 
 import msgspec
 
-Tier = Literal["basic", "standard", "premium"]
-Complexity = Literal["simple", "medium", "complex"]
+from gateway.model_tier import ModelTier
+from router.complexity import Complexity
+
 Dialect = Literal["openai", "anthropic"]
 
 
@@ -39,7 +40,7 @@ class ModelEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: str
     provider: str
     upstream: str
-    tier: Tier
+    tier: ModelTier
     # The AUTO complexity class this model serves for its provider, if any.
     complexity: Complexity | None = None
     # Key in the price table; defaults to ``upstream``.

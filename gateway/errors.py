@@ -5,6 +5,7 @@ an HTTP status and to the body of the endpoint's own dialect, in one place::
 
     GatewayError                      status  OpenAI type / Anthropic type
     ├── InvalidRequest                400     invalid_request_error / invalid_request_error
+    │   └── RequestValidationError    400     (a body the parser or a translator refuses)
     ├── Unauthenticated               401     authentication_error / authentication_error
     ├── BudgetExhausted               402     insufficient_quota / billing_error
     ├── Forbidden                     403     permission_error / permission_error
@@ -53,6 +54,20 @@ class InvalidRequest(GatewayError):
     openai_type = "invalid_request_error"
     anthropic_type = "invalid_request_error"
     default_code = "invalid_request"
+
+
+class RequestValidationError(InvalidRequest):
+    """A client request body the gateway refuses (parser or translator), naming what to fix.
+
+    Attributes:
+        message: Human-readable, names the offending field first
+            (``"messages[2].role: expected one of ..."``) so the client can fix it.
+        param: The offending field's path (``"messages[2].role"``) or None when the
+            problem is the body as a whole (malformed JSON).
+    """
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message, param=param)
 
 
 class Unauthenticated(GatewayError):

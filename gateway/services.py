@@ -1,4 +1,4 @@
-"""The collaborators one app instance owns, built once by the lifespan.
+"""The collaborators one app instance owns, built once by the lifespan and not changed after.
 
 Handlers receive them through ``app.state.services``; nothing is a module global, so
 tests can build an app with their own upstream client or provider set.
@@ -18,14 +18,18 @@ from gateway.auth.jwt import JWTVerifier
 from gateway.auth.resolver import PrincipalResolver
 from gateway.catalog import Catalog
 from gateway.config import GatewayConfig
+from gateway.limits.auth_throttle import AuthThrottle
 from gateway.metrics import Metrics
+from gateway.pipeline.admission import Admission
+from gateway.pipeline.attempt import Attempt
+from gateway.pipeline.conversations import ConversationGate
+from gateway.pipeline.strategy import Strategy
 from gateway.policy.budget import BudgetGuard
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Provider
 from gateway.providers.openai import OpenAIProvider
 from gateway.providers.simulator import SimulatorProvider
 from gateway.providers.upstream import UpstreamClient
-from gateway.proxy.conversations import ConversationGate
 from gateway.routing.store import RouterConfigStore
 from gateway.settings import Settings
 from gateway.store.queue import WriteQueue
@@ -34,7 +38,7 @@ from pricing import ModelPrice, PriceTable
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Services:
     settings: Settings
     config: GatewayConfig
@@ -48,17 +52,25 @@ class Services:
     metrics: Metrics
     router_store: RouterConfigStore
     budget: BudgetGuard
+    admission: Admission
+    attempt: Attempt
+    strategies: dict[str, Strategy]
     conversations: ConversationGate
     database_url: str
     loop: asyncio.AbstractEventLoop
-    # Rate limits and failed-auth throttling (issue 11); set by the lifespan.
-    limits: Any = None
-    auth_throttle: Any = None
+    # Failed-authentication throttling per client address (issue 11); off unless given.
+    auth_throttle: AuthThrottle = field(default_factory=lambda: AuthThrottle(0))
     # Long-running tasks other collaborators start (e.g. the alert mailer); the lifespan
     # cancels them at shutdown.
     background: list[asyncio.Task[None]] = field(default_factory=list)
     # Run at shutdown after the write queue drained (e.g. budget leases given back).
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+_PROVIDER_CLASSES: dict[str, type[OpenAIProvider] | type[AnthropicProvider]] = {
+    "openai": OpenAIProvider,
+    "anthropic": AnthropicProvider,
+}
 
 
 def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamClient) -> dict[str, Provider]:
@@ -81,10 +93,7 @@ def build_providers(settings: Settings, config: GatewayConfig, client: UpstreamC
         log.warning("GATEWAY_SIMULATOR=on: the 'simulator' provider is registered")
         providers["simulator"] = SimulatorProvider("simulator", "openai")
     for name, entry in config.providers.items():
-        if entry.dialect == "openai":
-            providers[name] = OpenAIProvider(name, entry.base_url, entry.api_key, client)
-        else:
-            providers[name] = AnthropicProvider(name, entry.base_url, entry.api_key, client)
+        providers[name] = _PROVIDER_CLASSES[entry.dialect](name, entry.base_url, entry.api_key, client)
     return providers
 
 

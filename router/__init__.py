@@ -14,7 +14,7 @@ How the score is built:
    (prior turns, their size); tools offered; attachments.
 3. **Score.** ``z = bias + sum(weight[s] * signal[s])``; ``value = 100 * sigmoid(z)``;
    ``score = round(value)``. Weights and bias live in :class:`RouterConfig`.
-4. **Tier.** ``score <= simple_max`` -> simple; ``<= medium_max`` -> medium; else complex.
+4. **Complexity.** ``score <= simple_max`` -> simple; ``<= medium_max`` -> medium; else complex.
 5. **Confidence.** 0.5 on a cut point, rising linearly to 1.0 at ``confidence_band``
    score points from the nearest cut point.
 6. **Reasoning.** The tier and score, the (up to three) signals that pushed the score up
@@ -25,20 +25,21 @@ Offline tools: ``router.evaluation`` (APGR, CPT, ROC-AUC, bootstrap), ``router.c
 scores for the fitted word table).
 """
 
+from router.complexity import COMPLEXITIES, Complexity
 from router.config import DEFAULT_CONFIG, RouterConfig, decode_config
 from router.features import SIGNALS
 from router.scorer import decide, score_conversation
-from router.types import TIERS, Conversation, Decision, Message, Tier
+from router.types import Conversation, Decision, Message
 
 __all__ = [
+    "COMPLEXITIES",
     "DEFAULT_CONFIG",
     "SIGNALS",
-    "TIERS",
+    "Complexity",
     "Conversation",
     "Decision",
     "Message",
     "RouterConfig",
-    "Tier",
     "decide",
     "decode_config",
     "score_conversation",

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from router.types import TIERS, Tier
+from router.complexity import COMPLEXITIES, Complexity
 
 
 class Mix(msgspec.Struct, frozen=True):
@@ -43,7 +43,7 @@ def parse_mix(text: str) -> Mix:
     return Mix(parts[0] / total, parts[1] / total, parts[2] / total)
 
 
-def tier_of(score: int, simple_max: int, medium_max: int) -> Tier:
+def complexity_of(score: int, simple_max: int, medium_max: int) -> Complexity:
     """The tier of a score under the given cut points."""
     if score <= simple_max:
         return "simple"
@@ -126,7 +126,7 @@ class _TierStats(msgspec.Struct):
 
 def _tier_stats(rows: Sequence[LoggedDecision]) -> dict[str, _TierStats]:
     stats: dict[str, _TierStats] = {}
-    for tier in TIERS:
+    for tier in COMPLEXITIES:
         mine = [r for r in rows if r.tier == tier]
         costed = [r for r in mine if r.cost_millicents is not None]
         tokens = sum(r.response_tokens or 0 for r in costed if r.response_tokens)
@@ -153,8 +153,8 @@ def replay(rows: Sequence[LoggedDecision], simple_max: int, medium_max: int) -> 
         ``[actual, replayed]``.
     """
     stats = _tier_stats(rows)
-    actual_counts: dict[str, int] = dict.fromkeys(TIERS, 0)
-    new_counts: dict[str, int] = dict.fromkeys(TIERS, 0)
+    actual_counts: dict[str, int] = dict.fromkeys(COMPLEXITIES, 0)
+    new_counts: dict[str, int] = dict.fromkeys(COMPLEXITIES, 0)
     actual_cost = new_cost = 0.0
     actual_ok = actual_known = 0
     new_ok = 0.0
@@ -167,7 +167,7 @@ def replay(rows: Sequence[LoggedDecision], simple_max: int, medium_max: int) -> 
         if r.request_succeeded is not None:
             actual_known += 1
             actual_ok += int(r.request_succeeded)
-        tier = tier_of(r.score, simple_max, medium_max)
+        tier = complexity_of(r.score, simple_max, medium_max)
         new_counts[tier] += 1
         if tier == r.tier:
             new_cost += r.cost_millicents or 0

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
+from router.complexity import Complexity
 from router.config import DEFAULT_CONFIG, RouterConfig
 from router.features import extract_signals
-from router.types import Conversation, Decision, Tier
+from router.types import Conversation, Decision
 
 _LABELS = {
     "length": "long query",
@@ -25,7 +26,7 @@ _LABELS = {
 }
 
 
-def tier_for(score: int, config: RouterConfig) -> Tier:
+def complexity_for(score: int, config: RouterConfig) -> Complexity:
     """The tier a 0-100 score falls in under ``config``'s cut points."""
     if score <= config.simple_max:
         return "simple"
@@ -40,7 +41,7 @@ def confidence_for(value: float, config: RouterConfig) -> float:
     return round(0.5 + 0.5 * min(1.0, distance / config.confidence_band), 3)
 
 
-def _reasoning(tier: Tier, score: int, contributions: dict[str, float], signals: dict[str, float]) -> str:
+def _reasoning(tier: Complexity, score: int, contributions: dict[str, float], signals: dict[str, float]) -> str:
     ups = sorted((c, k) for k, c in contributions.items() if c >= 0.15)[::-1][:3]
     downs = sorted((c, k) for k, c in contributions.items() if c <= -0.15)[:1]
     parts = [f"{tier} (score {score})"]
@@ -74,12 +75,12 @@ def decide(signals: dict[str, float], query_length: int, config: RouterConfig = 
     z = config.bias + sum(contributions.values())
     value = 100.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
     score = min(100, max(0, round(value)))
-    tier = tier_for(score, config)
+    complexity = complexity_for(score, config)
     return Decision(
         score=score,
         confidence=confidence_for(value, config),
-        tier=tier,
-        reasoning=_reasoning(tier, score, contributions, signals),
+        complexity=complexity,
+        reasoning=_reasoning(complexity, score, contributions, signals),
         signals={k: round(v, 4) for k, v in signals.items()},
         query_length=query_length,
         config_version=config.version,

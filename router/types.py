@@ -6,12 +6,9 @@ boundaries; frozen so a decision can be cached and shared without defensive copi
 
 from __future__ import annotations
 
-from typing import Literal
-
 import msgspec
 
-Tier = Literal["simple", "medium", "complex"]
-TIERS: tuple[Tier, ...] = ("simple", "medium", "complex")
+from router.complexity import Complexity
 
 
 class Message(msgspec.Struct, frozen=True):
@@ -44,9 +41,9 @@ class Decision(msgspec.Struct, frozen=True):
     """The scorer's verdict for one conversation.
 
     Attributes:
-        score: Complexity 0-100 (rounded ``value``); the tier cut points apply to it.
+        score: Complexity 0-100 (rounded ``value``); the cut points apply to it.
         confidence: 0.5 on a cut point rising to 1.0 far from every cut point.
-        tier: ``simple``, ``medium`` or ``complex``.
+        complexity: ``simple``, ``medium`` or ``complex``.
         reasoning: One short line naming the signals that drove the score.
         signals: Each signal's strength in [0, 1], keyed by signal name.
         query_length: Characters in the last user turn (the whole turn, not the scanned window).
@@ -56,7 +53,7 @@ class Decision(msgspec.Struct, frozen=True):
 
     score: int
     confidence: float
-    tier: Tier
+    complexity: Complexity
     reasoning: str
     signals: dict[str, float]
     query_length: int

@@ -17,6 +17,7 @@ import psycopg
 from gateway import accounts
 from gateway.db.embedded import resolve_database_url
 from gateway.db.migrate import MigrationError, migrate
+from gateway.model_tier import MODEL_TIERS
 from gateway.settings import Settings, SettingsError, export_database_url
 
 log = logging.getLogger("gateway")
@@ -43,9 +44,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     migrate(url)
     with psycopg.connect(url, autocommit=True) as conn:
         if accounts.organization_count(conn) == 0:
-            demo = accounts.bootstrap(
-                conn, org="Demo", email="owner@demo.local", role="owner", tiers=list(accounts.TIERS)
-            )
+            demo = accounts.bootstrap(conn, org="Demo", email="owner@demo.local", role="owner", tiers=list(MODEL_TIERS))
             print(
                 "First start on an empty database: created organization 'Demo' with owner owner@demo.local.\n"
                 f"API key (shown once): {demo.api_key}",

@@ -22,11 +22,11 @@ import psycopg
 
 from router import DEFAULT_CONFIG, Conversation, Message, RouterConfig, score_conversation
 from router.calibration import LoggedDecision, mix_of, parse_mix, replay, thresholds_for_mix
+from router.complexity import COMPLEXITIES
 from router.config import decode_config
 from router.crossval import out_of_fold_values
 from router.evaluation import RouterEval, evaluate_routers
 from router.report import ordering_accuracy, table
-from router.types import TIERS
 
 _JSON = msgspec.json.Encoder()
 _ATTACHMENT_TYPES = {"image", "image_url", "input_image", "document", "file", "input_file", "input_audio"}
@@ -118,12 +118,12 @@ def cmd_score(args: argparse.Namespace) -> int:
     rows = []
     for obj in _read_lines(args.input):
         d = score_conversation(conversation_from_json(obj), config)
-        out = {"id": obj.get("id"), "score": d.score, "confidence": d.confidence, "tier": d.tier}
+        out = {"id": obj.get("id"), "score": d.score, "confidence": d.confidence, "tier": d.complexity}
         out["reasoning"] = d.reasoning
         if args.format == "json":
             _emit(out)
         else:
-            rows.append([out["id"], d.score, d.confidence, d.tier, d.reasoning])
+            rows.append([out["id"], d.score, d.confidence, d.complexity, d.reasoning])
     if args.format == "table":
         print(table(["id", "score", "conf", "tier", "reasoning"], rows))
     return 0
@@ -191,18 +191,18 @@ def _eval_labeled(rows: list[dict[str, Any]], config: RouterConfig, args: argpar
 def _eval_chat(rows: list[dict[str, Any]], config: RouterConfig) -> dict[str, Any]:
     decisions = [score_conversation(conversation_from_json(r), config) for r in rows]
     expected = [str(r["tier"]) for r in rows]
-    confusion: dict[str, dict[str, int]] = {t: dict.fromkeys(TIERS, 0) for t in TIERS}
+    confusion: dict[str, dict[str, int]] = {t: dict.fromkeys(COMPLEXITIES, 0) for t in COMPLEXITIES}
     for e, d in zip(expected, decisions, strict=True):
-        confusion[e][d.tier] += 1
+        confusion[e][d.complexity] += 1
     return {
         "n": len(rows),
-        "tier_accuracy": sum(e == d.tier for e, d in zip(expected, decisions, strict=True)) / max(1, len(rows)),
+        "tier_accuracy": sum(e == d.complexity for e, d in zip(expected, decisions, strict=True)) / max(1, len(rows)),
         "ordering_accuracy": ordering_accuracy(expected, [d.value for d in decisions]),
         "confusion": confusion,
         "misses": [
-            {"id": r.get("id"), "expected": e, "got": d.tier, "score": d.score}
+            {"id": r.get("id"), "expected": e, "got": d.complexity, "score": d.score}
             for r, e, d in zip(rows, expected, decisions, strict=True)
-            if e != d.tier
+            if e != d.complexity
         ],
     }
 
@@ -228,7 +228,7 @@ def _print_eval(result: dict[str, Any]) -> None:
     if chat:
         print(f"\n== chat cases (n={chat['n']}) ==")
         print(f"tier accuracy {chat['tier_accuracy']:.3f}, ordering accuracy {chat['ordering_accuracy']:.3f}")
-        print(table(["expected \\ got", *TIERS], [[t, *chat["confusion"][t].values()] for t in TIERS]))
+        print(table(["expected \\ got", *COMPLEXITIES], [[t, *chat["confusion"][t].values()] for t in COMPLEXITIES]))
     timing = result.get("timing")
     if timing:
         print(
@@ -343,9 +343,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     print(f"{len(rows)} logged decisions")
     print(
         table(
-            ["policy", *TIERS, "moved", "cost (cents)", "success"],
+            ["policy", *COMPLEXITIES, "moved", "cost (cents)", "success"],
             [
-                [s.label, *(s.counts[t] for t in TIERS), s.moved, s.cost_millicents / 1000, s.success_rate]
+                [s.label, *(s.counts[t] for t in COMPLEXITIES), s.moved, s.cost_millicents / 1000, s.success_rate]
                 for s in summaries
             ],
         )

@@ -1,7 +1,7 @@
 """The two chat dialects the gateway speaks: OpenAI Chat Completions and Anthropic Messages.
 
-This package holds what both dialects share: the request validation error (the HTTP edge
-turns it into a 400 in the endpoint's own dialect), the error body builders, and the
+This package holds what both dialects share: the request validation error (re-exported from
+the one error tree, ``gateway.errors``), the error body builders, and the
 reading of an upstream error body whatever its dialect. The typed request Structs live in
 ``openai_types`` and ``anthropic_types``; the SSE framing in ``sse``. Everything here is
 pure: no I/O, no module-level mutable state.
@@ -13,6 +13,8 @@ import re
 from typing import Any, TypeVar
 
 import msgspec
+
+from gateway.errors import RequestValidationError
 
 T = TypeVar("T")
 
@@ -26,22 +28,6 @@ __all__ = [
     "upstream_error_message",
     "validation_error_from_msgspec",
 ]
-
-
-class RequestValidationError(Exception):
-    """A client request body the gateway refuses, with what to fix.
-
-    Attributes:
-        message: Human-readable, names the offending field first
-            (``"messages[2].role: expected one of ..."``) so the client can fix it.
-        param: The offending field's path (``"messages[2].role"``) or None when the
-            problem is the body as a whole (malformed JSON).
-    """
-
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
 
 
 _AT_PATH = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)

@@ -18,8 +18,8 @@ from litestar.params import PathParameter
 
 from gateway.auth.principal import Principal
 from gateway.errors import Forbidden, InvalidRequest
+from gateway.pipeline.resolve import authenticate
 from gateway.policy.org_admin import BudgetStatus, PolicyPatch, PolicyView, apply_patch, budget_status, read_policy
-from gateway.proxy.admit import authenticate
 from gateway.services import Services
 
 _patch_decoder = msgspec.json.Decoder(PolicyPatch)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from litestar import Litestar
@@ -27,15 +27,21 @@ from gateway.limits.local import LocalLimiter
 from gateway.limits.redis_limiter import RedisLimiter
 from gateway.metrics import Metrics
 from gateway.notify import listen
-from gateway.policy.budget import BudgetGuard, NoBudget
+from gateway.pipeline.admission import build_admission
+from gateway.pipeline.attempt import ProviderAttempt
+from gateway.pipeline.conversations import ConversationGate
+from gateway.pipeline.strategy import SingleStrategy
+from gateway.policy.budget import BudgetGuard
 from gateway.policy.budget_guard import build_budget_guard
 from gateway.providers.base import Provider
 from gateway.providers.upstream import AiohttpUpstream, UpstreamClient
-from gateway.proxy.conversations import ConversationGate
 from gateway.routing.store import RouterConfigStore
 from gateway.services import Services, build_prices, build_providers
 from gateway.settings import Settings
 from gateway.store.queue import WriteQueue
+
+# (settings, pool, queue, prices, background tasks) -> the budget guard; see build_budget_guard.
+BudgetFactory = Callable[..., BudgetGuard]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +51,7 @@ def create_app(
     *,
     upstream: UpstreamClient | None = None,
     providers: dict[str, Provider] | None = None,
-    budget_factory: Callable[[Services], BudgetGuard] | None = None,
+    budget_factory: BudgetFactory | None = None,
 ) -> Litestar:
     """Build the app. ``upstream``/``providers`` replace the network seam in tests."""
     if not settings.database_url:
@@ -84,24 +90,10 @@ def create_app(
             batch_max=settings.write_batch_max,
             flush_interval_s=settings.write_flush_interval_s,
         )
-        services = Services(
-            settings=settings,
-            config=config,
-            pool=pool,
-            catalog=catalog,
-            providers=providers if providers is not None else build_providers(settings, config, client),
-            prices=build_prices(catalog, config),
-            resolver=PrincipalResolver(pool, settings.principal_cache_ttl_s, settings.cache_stale_s, m),
-            jwt=JWTVerifier(settings),
-            queue=queue,
-            metrics=m,
-            router_store=RouterConfigStore(pool),
-            budget=NoBudget(),
-            conversations=ConversationGate(pool),
-            database_url=url,
-            loop=asyncio.get_running_loop(),
-        )
-        services.budget = (budget_factory or build_budget_guard)(services)
+        prices = build_prices(catalog, config)
+        background: list[asyncio.Task[None]] = []
+        budget = (budget_factory or build_budget_guard)(settings, pool, queue, prices, background)
+        # Rate limits: shared through Redis when REDIS_URL is set, else per process.
         redis_limiter = RedisLimiter.from_url(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
         limits = RateLimitGuard(
             redis_limiter if redis_limiter is not None else LocalLimiter(),
@@ -109,15 +101,41 @@ def create_app(
             failure_mode=settings.rate_limit_failure,
             slot_ttl_s=settings.upstream_timeout_s + 60.0,
         )
-        services.limits = limits
-        services.auth_throttle = AuthThrottle(settings.auth_failures_per_min, redis_limiter)
-        services.background.append(asyncio.create_task(limits.run(), name="rate-limit-settlement"))
-        services.closers.append(limits.close)
+        background.append(asyncio.create_task(limits.run(), name="rate-limit-settlement"))
+        # Run after the write queue drained at shutdown: the last holds have landed by then.
+        closers: list[Callable[[], Awaitable[None]]] = [limits.close]
+        budget_close = getattr(budget, "close", None)
+        if budget_close is not None:
+            closers.append(budget_close)
+        services = Services(
+            settings=settings,
+            config=config,
+            pool=pool,
+            catalog=catalog,
+            providers=providers if providers is not None else build_providers(settings, config, client),
+            prices=prices,
+            resolver=PrincipalResolver(pool, settings.principal_cache_ttl_s, settings.cache_stale_s, m),
+            jwt=JWTVerifier(settings),
+            queue=queue,
+            metrics=m,
+            router_store=RouterConfigStore(pool),
+            budget=budget,
+            admission=build_admission(budget, limits),
+            attempt=ProviderAttempt(m),
+            strategies={"single": SingleStrategy()},
+            conversations=ConversationGate(pool),
+            database_url=url,
+            loop=asyncio.get_running_loop(),
+            background=background,
+            auth_throttle=AuthThrottle(settings.auth_failures_per_min, redis_limiter),
+            closers=closers,
+        )
 
         def on_notify(payload: str) -> None:
             if payload in ("all", "principals"):
                 services.resolver.invalidate()
             if payload == "reconnect":
+                # A notification may have been missed: revalidate, but keep serving meanwhile.
                 services.resolver.mark_stale()
             if payload in ("all", "router"):
                 services.router_store.invalidate()

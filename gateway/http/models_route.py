@@ -7,8 +7,8 @@ from typing import Any
 from litestar import Request, get
 
 from gateway.catalog import AUTO_MODEL
+from gateway.pipeline.resolve import authenticate
 from gateway.policy.tiers import is_allowed, model_tier
-from gateway.proxy.admit import authenticate
 from gateway.services import Services
 
 _CREATED = 1_735_689_600  # 2025-01-01: catalog entries have no real creation time

@@ -13,7 +13,7 @@ from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 
 from gateway.errors import InvalidRequest
-from gateway.proxy.admit import authenticate
+from gateway.pipeline.resolve import authenticate
 from gateway.reports import (
     ReportQuery,
     Scope,

@@ -16,7 +16,7 @@ from litestar import Request, Response, get, put
 from litestar.handlers import HTTPRouteHandler
 
 from gateway.errors import Forbidden, InvalidRequest
-from gateway.proxy.admit import authenticate
+from gateway.pipeline.resolve import authenticate
 from gateway.routing.summary import RouterSummary, router_summary
 from gateway.services import Services
 from router.config import RouterConfig

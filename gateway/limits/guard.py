@@ -1,11 +1,12 @@
 """Rate limits as an admission step: requests/min, tokens/min and concurrency per key, user, org.
 
-``admit`` makes one backend call per request (Redis: one script round trip) covering every
-scope that has a limit; a refusal is a ``RateLimited`` (429, ``Retry-After``). ``settle``
-does no I/O: the tokens the request really used and its concurrency slot are queued and
-sent in one pipeline per flush interval. When Redis cannot be reached, ``failure_mode``
-decides: ``open`` admits (a warning at most every 10 s, and the
-``gateway_rate_limiter_failures`` metric), ``closed`` answers 503.
+``acquire`` (the pipeline's admission step) makes one backend call per model call (Redis:
+one script round trip) covering every scope that has a limit; a refusal is a
+``RateLimited`` (429, ``Retry-After``). Releasing the hold does no I/O: the tokens the call
+really used and its concurrency slot are queued and sent in one pipeline per flush
+interval. When Redis cannot be reached, ``failure_mode`` decides: ``open`` admits (a
+warning at most every 10 s, and the ``gateway_rate_limiter_failures`` metric), ``closed``
+answers 503.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from gateway.auth.principal import Principal
 from gateway.errors import RateLimited, ServiceUnavailable
 from gateway.limits.windows import ScopeLimits, Verdict, format_reset, headers_for
 from gateway.metrics import Metrics
-from gateway.proxy.context import RequestContext
+from gateway.policy.request import CallOutcome, PolicyRequest
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,26 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class RateHold:
+    """An admitted call's rate-limit state: its slot and the tokens it will report."""
+
+    __slots__ = ("_guard", "request_id", "response_headers", "scopes")
+    reserved_millicents = 0
+
+    def __init__(self, guard: RateLimitGuard, scopes: list[ScopeLimits], request_id: str, headers: dict[str, str]):
+        self._guard = guard
+        self.scopes = scopes
+        self.request_id = request_id
+        self.response_headers = headers
+
+    def release(self, outcome: CallOutcome) -> None:
+        self._guard.settle(self.scopes, self.request_id, outcome.input_tokens + outcome.output_tokens)
+
+
 class RateLimitGuard:
-    """Checks and settles rate limits through a backend (Redis or in-process)."""
+    """The rate-limit admission step, through a backend (Redis or in-process)."""
+
+    name = "rate_limits"
 
     def __init__(
         self,
@@ -76,12 +95,12 @@ class RateLimitGuard:
         self._wake = asyncio.Event()
         self._last_warning = 0.0
 
-    async def admit(self, ctx: RequestContext) -> None:
-        scopes = scope_limits(ctx.principal)
+    async def acquire(self, req: PolicyRequest) -> RateHold | None:
+        scopes = scope_limits(req.principal)
         if not scopes:
-            return
+            return None
         try:
-            verdict = await self._backend.check(scopes, ctx.request_id, _now_ms(), self._slot_ttl_ms)
+            verdict = await self._backend.check(scopes, req.request_id, _now_ms(), self._slot_ttl_ms)
         except _BACKEND_ERRORS as exc:
             self._metrics.child(self._metrics.limiter_failures, self._failure_mode).inc()
             if self._failure_mode == "closed":
@@ -94,7 +113,7 @@ class RateLimitGuard:
             if now - self._last_warning > 10.0:
                 self._last_warning = now
                 log.warning("rate limiter unreachable, admitting without limits (fail-open): %s", exc)
-            return
+            return None
         if not verdict.allowed:
             self._metrics.child(
                 self._metrics.rate_limited, verdict.refused_scope.split(":")[0], verdict.refused_kind
@@ -124,16 +143,12 @@ class RateLimitGuard:
                 retry_after_s=retry_s,
                 headers=headers,
             )
-        ctx.limit_ticket = scopes
-        ctx.limit_headers = headers_for(verdict)
+        return RateHold(self, scopes, req.request_id, headers_for(verdict))
 
-    def settle(self, ctx: RequestContext, tokens: int) -> None:
-        scopes = ctx.limit_ticket
-        if not scopes:
-            return
-        ctx.limit_ticket = None
+    def settle(self, scopes: list[ScopeLimits], request_id: str, tokens: int) -> None:
+        """Queue the call's token count and slot release (no I/O)."""
         if any(s.tpm or s.parallel for s in scopes):
-            self._pending.append((scopes, ctx.request_id, tokens, _now_ms()))
+            self._pending.append((scopes, request_id, tokens, _now_ms()))
             self._wake.set()
 
     async def flush(self) -> None:
@@ -164,13 +179,3 @@ class RateLimitGuard:
     async def close(self) -> None:
         await self.flush()
         await self._backend.close()
-
-
-class NoLimits:
-    """Admits everything (used by tests that build services by hand)."""
-
-    async def admit(self, ctx: RequestContext) -> None:
-        return None
-
-    def settle(self, ctx: RequestContext, tokens: int) -> None:
-        return None

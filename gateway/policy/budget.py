@@ -1,32 +1,41 @@
-"""The budget seam: admission reserves a request's worst-case cost, settlement releases it.
+"""The budget seam: admission reserves a model call's worst-case cost, settlement releases it.
 
-``NoBudget`` admits everything; the real guard (monthly budgets, alerts, reservations
-that hold under concurrency) implements the same two calls.
+``NoBudget`` admits everything; the real guard (monthly budgets, alerts, reservations that
+hold under concurrency, ``gateway.policy.budget_guard``) implements the same two calls. The
+pipeline wraps a guard as one of its admission steps (``gateway.pipeline.admission``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from gateway.proxy.context import RequestContext
+from gateway.policy.request import PolicyRequest
+
+
+class BudgetTicket(Protocol):
+    """What a guard handed out for one admitted call."""
+
+    @property
+    def reserved_millicents(self) -> int:
+        """The strict (database) reservation this call holds; 0 when none."""
+        ...
 
 
 class BudgetGuard(Protocol):
-    async def admit(self, ctx: RequestContext) -> None:
-        """Reserve the request's worst-case cost or raise ``BudgetExhausted``."""
+    async def admit(self, req: PolicyRequest) -> BudgetTicket | None:
+        """Reserve the call's worst-case cost (None: nothing held) or raise ``BudgetExhausted``."""
         ...
 
-    def settle(self, ctx: RequestContext, cost_millicents: int) -> None:
-        """Replace the reservation with the actual cost (no I/O; may queue work)."""
+    def settle(self, ticket: BudgetTicket, cost_millicents: int) -> None:
+        """Replace the reservation with the actual cost (no I/O; may queue work). Called once."""
         ...
 
 
 class NoBudget:
     """Admits every request; used when budgets are not enforced."""
 
-    async def admit(self, ctx: RequestContext) -> None:
+    async def admit(self, req: PolicyRequest) -> BudgetTicket | None:
         return None
 
-    def settle(self, ctx: RequestContext, cost_millicents: int) -> None:
+    def settle(self, ticket: BudgetTicket, cost_millicents: int) -> None:
         return None

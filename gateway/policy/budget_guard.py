@@ -28,11 +28,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from gateway.errors import BudgetExhausted
 from gateway.policy.alerts import AlertMailer, record_crossings
-from gateway.policy.budget import BudgetGuard
+from gateway.policy.budget import BudgetGuard, BudgetTicket
 from gateway.policy.budget_state import Counter, apply_usage_batch, month_of, next_month, read_counter, reserve
+from gateway.policy.request import PolicyRequest
 from gateway.policy.sendgrid import SendGridClient
-from gateway.proxy.context import RequestContext
-from gateway.services import Services
+from gateway.settings import Settings
 from gateway.store.queue import WriteQueue
 from gateway.store.records import AuditRecord, UsageRecord
 from pricing import ModelPrice, max_cost_millicents
@@ -57,16 +57,17 @@ class _OrgMonth:
 class _Ticket:
     key: _Key
     held: int  # local in-flight amount to give back at settlement
+    reserved_millicents: int = 0  # the strict reservation, released when the usage row lands
 
 
 def usd(millicents: int) -> str:
     return f"${Decimal(millicents) / 100_000:,.2f}"
 
 
-def input_estimate_tokens(ctx: RequestContext) -> int:
+def input_estimate_tokens(req: PolicyRequest) -> int:
     """A deliberately high token estimate of the prompt (about 3 characters a token, plus slack)."""
-    chars = ctx.prompt_chars + len(ctx.principal.org.system_prompt or "")
-    chars += sum(len(g.system_prompt or "") for g in ctx.principal.groups)
+    chars = req.prompt_chars + len(req.principal.org.system_prompt or "")
+    chars += sum(len(g.system_prompt or "") for g in req.principal.groups)
     return chars // 3 + 16
 
 
@@ -99,20 +100,20 @@ class MonthlyBudgetGuard:
         self._alerted: set[tuple[str, date, int]] = set()
 
     # --- request path ---------------------------------------------------------------------
-    def worst_case(self, ctx: RequestContext) -> int:
-        price = self._prices.get(ctx.entry.id)
+    def worst_case(self, req: PolicyRequest) -> int:
+        price = self._prices.get(req.model.id)
         if price is None:
             return 0
-        return max_cost_millicents(price, input_estimate_tokens(ctx), max(0, ctx.max_output_tokens))
+        return max_cost_millicents(price, input_estimate_tokens(req), max(0, req.max_output_tokens))
 
-    async def admit(self, ctx: RequestContext) -> None:
-        policy = ctx.principal.org
+    async def admit(self, req: PolicyRequest) -> BudgetTicket | None:
+        policy = req.principal.org
         budget = policy.monthly_budget_millicents
         if budget is None or not policy.budget_hard_limit:
-            return
-        key = (ctx.principal.organization_id, month_of(datetime.now(UTC)))
+            return None
+        key = (req.principal.organization_id, month_of(datetime.now(UTC)))
         view = self._view(key)
-        x = self.worst_case(ctx)
+        x = self.worst_case(req)
         counter = await self._fresh(view, key)
         projected = (
             counter.spent_millicents
@@ -123,35 +124,31 @@ class MonthlyBudgetGuard:
         )
         if projected <= budget * self._far_fraction:
             view.inflight += x
-            ctx.budget_ticket = _Ticket(key, x)
-            return
+            return _Ticket(key, x)
         async with self._pool.connection() as conn, conn.transaction():
             result = await reserve(
                 conn,
                 organization_id=key[0],
                 month=key[1],
-                request_id=ctx.request_id,
+                request_id=req.request_id,
                 amount_millicents=x,
                 budget_millicents=budget,
                 ttl_s=self._ttl,
             )
         view.counter = result.counter
         if not result.granted:
-            self._refuse(ctx, key[1], budget, result.counter, x)
-        ctx.reserved_millicents = x
-        ctx.budget_ticket = _Ticket(key, 0)
+            self._refuse(req, key[1], budget, result.counter, x)
+        return _Ticket(key, 0, x)
 
-    def settle(self, ctx: RequestContext, cost_millicents: int) -> None:
-        ticket = ctx.budget_ticket
+    def settle(self, ticket: BudgetTicket, cost_millicents: int) -> None:
         if not isinstance(ticket, _Ticket):
             return
-        ctx.budget_ticket = None
         view = self._views.get(ticket.key)
         if view is not None:
             view.inflight -= ticket.held
             view.settled_total += cost_millicents
 
-    def _refuse(self, ctx: RequestContext, month: date, budget: int, counter: Counter, x: int) -> None:
+    def _refuse(self, req: PolicyRequest, month: date, budget: int, counter: Counter, x: int) -> None:
         spent, reserved = counter.spent_millicents, counter.reserved_millicents
         held = f" ({usd(reserved)} more is held by requests in flight)" if reserved else ""
         message = (
@@ -162,21 +159,21 @@ class MonthlyBudgetGuard:
         self._queue.put(
             AuditRecord(
                 id=str(uuid.uuid4()),
-                user_id=ctx.principal.user_id,
+                user_id=req.principal.user_id,
                 event_type="request.refused",
                 resource_type="model",
-                resource_id=ctx.entry.id,
+                resource_id=req.model.id,
                 action="budget_exhausted",
-                organization_id=ctx.principal.organization_id,
+                organization_id=req.principal.organization_id,
                 metadata={
-                    "request_id": ctx.request_id,
+                    "request_id": req.request_id,
                     "spent_millicents": spent,
                     "reserved_millicents": reserved,
                     "budget_millicents": budget,
                     "request_worst_case_millicents": x,
                     "resets_on": next_month(month).isoformat(),
                 },
-                created_at=ctx.created_at,
+                created_at=req.created_at,
             )
         )
         raise BudgetExhausted(message, code="budget_exhausted")
@@ -228,45 +225,49 @@ class MonthlyBudgetGuard:
 
 
 def build_budget_guard(
-    services: Services,
+    settings: Settings,
+    pool: AsyncConnectionPool[Any],
+    queue: WriteQueue,
+    prices: dict[str, ModelPrice | None],
+    background: list[asyncio.Task[None]],
     *,
     guard_options: dict[str, Any] | None = None,
     mailer_options: dict[str, Any] | None = None,
 ) -> BudgetGuard:
     """The guard the app uses; starts the alert sender when SendGrid is configured.
 
+    The sender's task is appended to ``background`` (the lifespan cancels those at shutdown).
     ``guard_options``/``mailer_options`` tune timings (tests pass them through
     ``create_app(budget_factory=functools.partial(build_budget_guard, ...))``).
     """
-    settings = services.settings
     mailer: AlertMailer | None = None
     if settings.sendgrid_api_key:
         http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
         client = SendGridClient(
             http, base_url=settings.sendgrid_base_url, api_key=settings.sendgrid_api_key, sender=settings.email_from
         )
-        mailer = AlertMailer(services.pool, client, **(mailer_options or {}))
+        mailer = AlertMailer(pool, client, **(mailer_options or {}))
         task = asyncio.get_running_loop().create_task(_run_mailer(mailer, http), name="budget-alert-mailer")
-        services.background.append(task)
-    from gateway.policy.lease_guard import LeaseBudgetGuard  # imports this module's helpers
-
+        background.append(task)
     options = dict(guard_options or {})
-    if options.pop("legacy", False):
+    if options.pop("legacy", False):  # the pre-lease guard, kept for comparison benchmarks
         legacy = MonthlyBudgetGuard(
-            services.pool,
-            services.queue,
-            services.prices,
+            pool,
+            queue,
+            prices,
             email_enabled=mailer is not None,
             mailer=mailer,
             reservation_ttl_s=settings.upstream_timeout_s + 120.0,
             **options,
         )
-        services.queue.add_hook(legacy.on_batch)
+        queue.add_hook(legacy.on_batch)
         return legacy
+    from gateway.policy.lease_guard import LeaseBudgetGuard  # it imports helpers from this module
+
     guard = LeaseBudgetGuard(
-        services.pool,
-        services.queue,
-        services.prices,
+        pool,
+        queue,
+        prices,
         email_enabled=mailer is not None,
         mailer=mailer,
         lease_fraction=settings.budget_lease_fraction,
@@ -274,9 +275,8 @@ def build_budget_guard(
         outage=settings.budget_outage,
         **options,
     )
-    services.queue.add_hook(guard.on_batch)
-    services.background.append(asyncio.get_running_loop().create_task(guard.run(), name="budget-leases"))
-    services.closers.append(guard.close)
+    queue.add_hook(guard.on_batch)
+    background.append(asyncio.get_running_loop().create_task(guard.run(), name="budget-leases"))
     return guard
 
 

@@ -39,7 +39,7 @@ from gateway.policy.alerts import AlertMailer, record_crossings
 from gateway.policy.budget_guard import input_estimate_tokens, usd
 from gateway.policy.budget_state import apply_usage_batch, month_of, next_month
 from gateway.policy.lease_state import give_back, reclaim_expired, release_holds, renew, take
-from gateway.proxy.context import RequestContext
+from gateway.policy.request import PolicyRequest
 from gateway.store.queue import WriteQueue
 from gateway.store.records import AuditRecord, BudgetHold, UsageRecord
 from pricing import ModelPrice, max_cost_millicents
@@ -62,6 +62,23 @@ class _Lease:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+@dataclass(slots=True)
+class LeaseTicket:
+    """What one admitted call holds: one ``BudgetHold`` per budget scope.
+
+    The holds travel on the call's usage row (``recorded``); if no row is ever queued (the
+    call was refused by a later step), settlement hands them back to this process's leases.
+    """
+
+    budget_holds: tuple[BudgetHold, ...]
+    month: date
+    recorded: bool = False
+    reserved_millicents: int = 0  # no legacy per-request reservation row
+
+    def mark_recorded(self) -> None:
+        self.recorded = True
+
+
 @dataclass(slots=True, frozen=True)
 class _Scope:
     scope: str
@@ -69,8 +86,8 @@ class _Scope:
     budget: int
 
 
-def _scopes(ctx: RequestContext) -> list[_Scope]:
-    p = ctx.principal
+def _scopes(req: PolicyRequest) -> list[_Scope]:
+    p = req.principal
     out: list[_Scope] = []
     if p.org.monthly_budget_millicents is not None and p.org.budget_hard_limit:
         out.append(_Scope("org:" + p.organization_id, "org", p.org.monthly_budget_millicents))
@@ -111,40 +128,44 @@ class LeaseBudgetGuard:
         self._db_ok = True
 
     # --- request path ---------------------------------------------------------------------
-    def worst_case(self, ctx: RequestContext) -> int:
-        price = self._prices.get(ctx.entry.id)
+    def worst_case(self, req: PolicyRequest) -> int:
+        price = self._prices.get(req.model.id)
         if price is None:
             return 0
-        return max_cost_millicents(price, input_estimate_tokens(ctx), max(0, ctx.max_output_tokens))
+        return max_cost_millicents(price, input_estimate_tokens(req), max(0, req.max_output_tokens))
 
-    async def admit(self, ctx: RequestContext) -> None:
-        scopes = _scopes(ctx)
+    async def admit(self, req: PolicyRequest) -> LeaseTicket | None:
+        scopes = _scopes(req)
         if not scopes:
-            return
+            return None
         if not self._db_ok and self._outage == "closed":
             raise ServiceUnavailable(
                 "the gateway cannot check budgets while its database is away (GATEWAY_BUDGET_OUTAGE=closed); retry",
                 code="budget_unavailable",
             )
-        x = self.worst_case(ctx)
+        x = self.worst_case(req)
         month = month_of(datetime.now(UTC))
         holds: list[BudgetHold] = []
         try:
             for s in scopes:
-                holds.append(await self._hold(ctx, s, month, x))
+                holds.append(await self._hold(req, s, month, x))
         except BaseException:
-            for h in holds:  # a later scope refused: what earlier ones held goes back to the lease
-                lease = self._leases.get((h.scope, month))
-                if lease is not None and lease.lease_id == h.lease_id:
-                    lease.free += h.amount
+            self._give_local(holds, month)  # a later scope refused: earlier holds go back
             raise
-        ctx.budget_holds = tuple(holds)
+        return LeaseTicket(tuple(holds), month)
 
-    def settle(self, ctx: RequestContext, cost_millicents: int) -> None:
-        # The holds travel on the usage record; the batch that inserts it releases them.
-        return None
+    def settle(self, ticket: object, cost_millicents: int) -> None:
+        """A recorded call's holds are released by the batch landing its row; others come back here."""
+        if isinstance(ticket, LeaseTicket) and not ticket.recorded:
+            self._give_local(ticket.budget_holds, ticket.month)
 
-    async def _hold(self, ctx: RequestContext, s: _Scope, month: date, x: int) -> BudgetHold:
+    def _give_local(self, holds: Sequence[BudgetHold], month: date) -> None:
+        for h in holds:
+            lease = self._leases.get((h.scope, month))
+            if lease is not None and lease.lease_id == h.lease_id:
+                lease.free += h.amount
+
+    async def _hold(self, req: PolicyRequest, s: _Scope, month: date, x: int) -> BudgetHold:
         lease = self._lease(s.scope, month)
         if self._take_local(lease, x):
             assert lease.lease_id is not None
@@ -171,7 +192,7 @@ class LeaseBudgetGuard:
                 raise
             self._db_ok = True
             if grant.granted == 0:
-                self._refuse(ctx, s, month, grant.spent_millicents, grant.reserved_millicents, x)
+                self._refuse(req, s, month, grant.spent_millicents, grant.reserved_millicents, x)
             if grant.lease_id != lease.lease_id:
                 lease.lease_id, lease.free = grant.lease_id, 0  # the old one was reclaimed
             lease.free += grant.granted - x
@@ -193,7 +214,7 @@ class LeaseBudgetGuard:
             lease = self._leases[(scope, month)] = _Lease(scope, month)
         return lease
 
-    def _refuse(self, ctx: RequestContext, s: _Scope, month: date, spent: int, reserved: int, x: int) -> None:
+    def _refuse(self, req: PolicyRequest, s: _Scope, month: date, spent: int, reserved: int, x: int) -> None:
         resets = next_month(month).isoformat()
         held = f" ({usd(reserved)} more is held by requests in flight)" if reserved else ""
         whose = {"org": "your organization", "user": "your user", "key": "this API key"}[s.kind]
@@ -206,14 +227,14 @@ class LeaseBudgetGuard:
         self._queue.put(
             AuditRecord(
                 id=str(uuid.uuid4()),
-                user_id=ctx.principal.user_id,
+                user_id=req.principal.user_id,
                 event_type="request.refused",
                 resource_type="model",
-                resource_id=ctx.entry.id,
+                resource_id=req.model.id,
                 action=code,
-                organization_id=ctx.principal.organization_id,
+                organization_id=req.principal.organization_id,
                 metadata={
-                    "request_id": ctx.request_id,
+                    "request_id": req.request_id,
                     "budget": s.kind,
                     "scope": s.scope,
                     "spent_millicents": spent,
@@ -222,7 +243,7 @@ class LeaseBudgetGuard:
                     "request_worst_case_millicents": x,
                     "resets_on": resets,
                 },
-                created_at=ctx.created_at,
+                created_at=req.created_at,
             )
         )
         raise BudgetExhausted(message, code=code)

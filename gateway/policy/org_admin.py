@@ -16,10 +16,10 @@ from typing import Any
 import msgspec
 
 from gateway.errors import InvalidRequest, NotFound
+from gateway.model_tier import MODEL_TIERS
 from gateway.policy.budget_state import days_left, expire_reservations, month_of, next_month, read_counter
 from gateway.policy.limits_admin import UserLimitsPatch, UserLimitsView, apply_limits, read_org_limits, validate
 
-TIERS = ("basic", "standard", "premium")
 _MAX_BUDGET = Decimal("99999999.99")  # DECIMAL(10,2)
 _json = msgspec.json.Encoder()
 
@@ -144,18 +144,18 @@ def _parse_budget(value: str | float | int | None) -> Decimal | None:
 
 def _validate(patch: PolicyPatch, known_models: Collection[str]) -> None:
     if not isinstance(patch.allowed_tiers, msgspec.UnsetType):
-        bad = [t for t in patch.allowed_tiers if t not in TIERS]
+        bad = [t for t in patch.allowed_tiers if t not in MODEL_TIERS]
         if bad:
-            raise InvalidRequest(f"unknown tiers {bad}; tiers are {', '.join(TIERS)}", param="allowed_tiers")
+            raise InvalidRequest(f"unknown tiers {bad}; tiers are {', '.join(MODEL_TIERS)}", param="allowed_tiers")
     if not isinstance(patch.model_tier_assignments, msgspec.UnsetType):
         for model, tier in patch.model_tier_assignments.items():
             if model not in known_models:
                 raise InvalidRequest(
                     f"unknown model {model!r} in model_tier_assignments", param="model_tier_assignments"
                 )
-            if tier is not None and tier not in TIERS:
+            if tier is not None and tier not in MODEL_TIERS:
                 raise InvalidRequest(
-                    f"model {model!r}: tier must be one of {', '.join(TIERS)} or null (disabled)",
+                    f"model {model!r}: tier must be one of {', '.join(MODEL_TIERS)} or null (disabled)",
                     param="model_tier_assignments",
                 )
     if not isinstance(patch.budget_alert_threshold, msgspec.UnsetType) and not 1 <= patch.budget_alert_threshold <= 100:
@@ -183,7 +183,7 @@ async def apply_patch(
         after = dict(before)
         new_budget: Decimal | None = None if budget is None else Decimal(budget)
         if not isinstance(patch.allowed_tiers, msgspec.UnsetType):
-            after["allowed_tiers"] = [t for t in TIERS if t in patch.allowed_tiers]
+            after["allowed_tiers"] = [t for t in MODEL_TIERS if t in patch.allowed_tiers]
         if not isinstance(patch.model_tier_assignments, msgspec.UnsetType):
             after["model_tier_assignments"] = dict(patch.model_tier_assignments)
         if not isinstance(patch.monthly_budget_usd, msgspec.UnsetType):

@@ -9,9 +9,10 @@ user belongs to groups that set ``allowed_tiers``, in the union of those groups'
 from __future__ import annotations
 
 from gateway.auth.principal import Principal
-from gateway.catalog import COMPLEXITIES, Catalog
-from gateway.config import Complexity, ModelEntry
+from gateway.catalog import Catalog
+from gateway.config import ModelEntry
 from gateway.errors import Forbidden
+from router.complexity import COMPLEXITIES, Complexity
 
 
 def model_tier(principal: Principal, entry: ModelEntry) -> str | None:

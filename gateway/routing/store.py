@@ -69,7 +69,7 @@ class RouterConfigStore:
 
     def __init__(self, pool: AsyncConnectionPool[Any], ttl_s: float = 5.0) -> None:
         self._pool = pool
-        self._ttl = ttl_s
+        self.ttl_s = ttl_s
         self._cache: dict[str, tuple[float, RouterConfig]] = {}
         # Bumped by every invalidation: a read that started before one must not refill the
         # cache with what it read (it may predate the change the notification announced).
@@ -98,14 +98,14 @@ class RouterConfigStore:
             if hit is not None:
                 # Better a configuration a few seconds stale than failing every AUTO request.
                 log.warning("router config unreachable, keeping version %s: %s", hit[1].version, exc)
-                self._cache[organization_id] = (now + self._ttl, hit[1])
+                self._cache[organization_id] = (now + self.ttl_s, hit[1])
                 return hit[1]
             raise ServiceUnavailable(
                 "the router configuration cannot be read (database unreachable); retry, or name a model",
                 code="router_config_unavailable",
             ) from exc
         if generation == self._generation:
-            self._cache[organization_id] = (now + self._ttl, config)
+            self._cache[organization_id] = (now + self.ttl_s, config)
         return config
 
     async def save(self, organization_id: str, config: RouterConfig, created_by: str | None) -> RouterConfig:
@@ -122,5 +122,5 @@ class RouterConfigStore:
             await conn.execute(NOTIFY_SQL)
         saved = msgspec.structs.replace(config, version=version)
         self.invalidate()
-        self._cache[organization_id] = (time.monotonic() + self._ttl, saved)
+        self._cache[organization_id] = (time.monotonic() + self.ttl_s, saved)
         return saved

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from psycopg_pool import AsyncConnectionPool
 
-from router.types import TIERS
+from router.complexity import COMPLEXITIES
 
 # Scope: one organization, optionally one user; the period is [start, end).
 _WHERE = """
@@ -111,9 +111,9 @@ def build_summary(
     end: datetime,
 ) -> RouterSummary:
     """Fold the grouped rows into the summary (pure: no I/O)."""
-    tiers: dict[str, TierSummary] = {t: TierSummary(tier=t) for t in TIERS}
-    score_sum: dict[str, float] = dict.fromkeys(TIERS, 0.0)
-    conf_sum: dict[str, float] = dict.fromkeys(TIERS, 0.0)
+    tiers: dict[str, TierSummary] = {t: TierSummary(tier=t) for t in COMPLEXITIES}
+    score_sum: dict[str, float] = dict.fromkeys(COMPLEXITIES, 0.0)
+    conf_sum: dict[str, float] = dict.fromkeys(COMPLEXITIES, 0.0)
     for tier, model, n, ok, bad, out_tok, in_tok, cost, s_sum, c_sum in by_tier_model:
         ts = tiers.setdefault(str(tier), TierSummary(tier=str(tier)))
         score_sum[ts.tier] = score_sum.get(ts.tier, 0.0) + float(s_sum or 0)

@@ -7,7 +7,7 @@ import uuid
 import msgspec
 
 from gateway.auth.principal import Limits
-from gateway.proxy.context import RequestContext
+from gateway.policy.request import PolicyRequest
 from tests.policy.lease_sim import context, principal
 
 
@@ -16,7 +16,7 @@ class _Org(msgspec.Struct, frozen=True):
     user_id: str
 
 
-def limited_context(*, rpm: int, same_key_as: RequestContext | None = None) -> RequestContext:
+def limited_context(*, rpm: int, same_key_as: PolicyRequest | None = None) -> PolicyRequest:
     if same_key_as is not None:
         p = same_key_as.principal
     else:

@@ -153,10 +153,10 @@ async def test_fail_open_and_fail_closed_when_redis_is_away() -> None:
             RedisLimiter.from_url("redis://127.0.0.1:1/0", "x:", timeout_s=0.2), metrics, failure_mode=mode
         )
         if expected is None:
-            await guard.admit(ctx)
+            assert await guard.acquire(ctx) is None  # admitted, holding nothing
         else:
             with pytest.raises(expected):
-                await guard.admit(ctx)
+                await guard.acquire(ctx)
         sample = metrics.registry.get_sample_value("gateway_rate_limiter_failures_total", {"mode": mode})
         assert sample == 1.0
         await guard.close()
@@ -168,10 +168,10 @@ async def test_guard_refuses_with_retry_after_and_headers() -> None:
     _away_from_minute_edge()
     guard = RateLimitGuard(LocalLimiter(), Metrics())
     first = limited_context(rpm=1)
-    await guard.admit(first)
-    assert first.limit_headers is not None and first.limit_headers["x-ratelimit-remaining-requests"] == "0"
+    hold = await guard.acquire(first)
+    assert hold is not None and hold.response_headers["x-ratelimit-remaining-requests"] == "0"
     with pytest.raises(RateLimited) as refused:
-        await guard.admit(limited_context(rpm=1, same_key_as=first))
+        await guard.acquire(limited_context(rpm=1, same_key_as=first))
     assert int(refused.value.headers["retry-after"]) >= 1
     assert "this API key may send 1 requests per minute" in refused.value.message
 

@@ -16,8 +16,8 @@ from gateway.auth.principal import Limits, OrgPolicy, Principal
 from gateway.catalog import Catalog
 from gateway.config import GatewayConfig
 from gateway.errors import BudgetExhausted
-from gateway.policy.lease_guard import LeaseBudgetGuard
-from gateway.proxy.context import RequestContext
+from gateway.policy.lease_guard import LeaseBudgetGuard, LeaseTicket
+from gateway.policy.request import PolicyRequest
 from gateway.services import build_prices
 from gateway.store.queue import WriteQueue
 from gateway.store.records import UsageRecord
@@ -47,25 +47,16 @@ def principal(org: BootstrapResult, budget: int | None, *, key_budget: int | Non
     )
 
 
-def context(p: Principal, max_tokens: int = 600) -> RequestContext:
+def context(p: Principal, max_tokens: int = 600) -> PolicyRequest:
     entry = Catalog.with_overrides([]).get(MODEL)
     assert entry is not None
-    return RequestContext(
+    return PolicyRequest(
         request_id=str(uuid.uuid4()),
-        started=0.0,
         created_at=datetime.now(UTC).isoformat(),
-        dialect="anthropic",
-        endpoint="messages",
         principal=p,
-        entry=entry,
-        provider=cast(Any, None),
-        tier="basic",
-        requested_model=MODEL,
-        stream=False,
-        include_usage=False,
+        model=entry,
         prompt_chars=10,
         max_output_tokens=max_tokens,
-        user_text="",
     )
 
 
@@ -90,8 +81,10 @@ class Proc:
         await self.guard.close()
         await self.pool.close()
 
-    async def land(self, ctx: RequestContext, cost: int) -> None:
+    async def land(self, ctx: PolicyRequest, ticket: LeaseTicket | None, cost: int) -> None:
         """The request's usage row lands in one batch transaction with the guard's hook."""
+        if ticket is not None:
+            ticket.mark_recorded()
         record = UsageRecord(
             request_id=ctx.request_id,
             organization_id=ctx.principal.organization_id,
@@ -101,7 +94,7 @@ class Proc:
             tier="basic",
             created_at=ctx.created_at,
             cost_millicents=cost,
-            holds=ctx.budget_holds,
+            holds=ticket.budget_holds if ticket is not None else (),
         )
         async with self.pool.connection() as conn, conn.transaction():
             await write_batch(conn, [record], [self.guard.on_batch])
@@ -110,12 +103,14 @@ class Proc:
         """Admit, 'run' and settle one request; its worst case if admitted, None if refused."""
         ctx = context(p)
         try:
-            await self.guard.admit(ctx)
+            ticket = await self.guard.admit(ctx)
         except BudgetExhausted:
             return None
         x = self.guard.worst_case(ctx)
         await asyncio.sleep(0.005)
-        await self.land(ctx, cost_of(x))
+        await self.land(ctx, ticket, cost_of(x))
+        if ticket is not None:
+            self.guard.settle(ticket, cost_of(x))
         return x
 
 

@@ -143,10 +143,10 @@ def test_key_budget_refuses_naming_the_key(db_url: str, org: BootstrapResult, co
             for admitted in range(100):
                 ctx = context(p)
                 try:
-                    await proc.guard.admit(ctx)
+                    ticket = await proc.guard.admit(ctx)
                 except BudgetExhausted as exc:
                     return admitted, exc.code + " | " + exc.message
-                await proc.land(ctx, proc.guard.worst_case(ctx))
+                await proc.land(ctx, ticket, proc.guard.worst_case(ctx))
             return 100, ""
 
     admitted, refusal = asyncio.run(run())
@@ -174,3 +174,22 @@ def test_outage_fail_open_serves_from_the_lease_and_closed_refuses(
 
     assert asyncio.run(run("lease")) == "admitted"
     assert asyncio.run(run("closed")) == "ServiceUnavailable"
+
+
+def test_a_call_refused_after_admission_gives_its_hold_back_to_the_lease(
+    db_url: str, org: BootstrapResult, conn: Conn, tmp_path: Path
+) -> None:
+    budget(conn, org.organization_id, "100.00", hard=True)
+
+    async def run() -> tuple[int, int]:
+        async with Proc(db_url, tmp_path) as proc:
+            p = principal(org, 10_000_000)
+            first = await proc.guard.admit(context(p))
+            assert first is not None
+            lease = next(iter(proc.guard._leases.values()))
+            before = lease.free
+            proc.guard.settle(first, 0)  # never recorded: e.g. a later admission step refused
+            return before, lease.free
+
+    before, after = asyncio.run(run())
+    assert after > before  # the worst case came back to this process's lease

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from gateway import accounts
+from gateway.model_tier import MODEL_TIERS
 
 MODELS = (
     ("claude-haiku-4-5", "anthropic", "basic"),
@@ -170,6 +171,6 @@ def people(conn: psycopg.Connection[Any]) -> People:
         ("gowner", "Globex", "owner@globex.test", "owner"),
         ("gmember", "Globex", "mem@globex.test", "member"),
     ):
-        b = accounts.bootstrap(conn, org=org, email=email, role=role, tiers=list(accounts.TIERS))
+        b = accounts.bootstrap(conn, org=org, email=email, role=role, tiers=list(MODEL_TIERS))
         keys[name], users[name], orgs[org] = b.api_key, b.user_id, b.organization_id
     return People(orgs["Acme"], orgs["Globex"], keys, users)

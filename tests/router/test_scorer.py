@@ -34,11 +34,11 @@ def test_chat_cases_are_ordered_and_mostly_right() -> None:
     decisions = [score_conversation(_conv(c), DEFAULT_CONFIG) for c in cases]
     expected = [c["tier"] for c in cases]
     assert ordering_accuracy(expected, [d.value for d in decisions]) >= 0.93
-    accuracy = sum(d.tier == e for d, e in zip(decisions, expected, strict=True)) / len(cases)
+    accuracy = sum(d.complexity == e for d, e in zip(decisions, expected, strict=True)) / len(cases)
     assert accuracy >= 0.7
     # Never two tiers off.
     for d, e in zip(decisions, expected, strict=True):
-        assert {d.tier, e} != {"simple", "complex"}
+        assert {d.complexity, e} != {"simple", "complex"}
 
 
 def test_extremes() -> None:
@@ -50,9 +50,9 @@ def test_extremes() -> None:
         )
     )
     rewrite = score_conversation(_user("Rewrite this to sound more polite: 'Send me the report now.'"))
-    assert hi.tier == "simple"
-    assert rewrite.tier == "simple"
-    assert proof.tier != "simple"
+    assert hi.complexity == "simple"
+    assert rewrite.complexity == "simple"
+    assert proof.complexity != "simple"
     assert proof.value > rewrite.value + 20
     assert "reasoning" in proof.reasoning or "proof" in proof.reasoning
     assert proof.signals["reasoning"] > 0.5
@@ -66,7 +66,7 @@ def test_decision_fields_and_confidence() -> None:
     assert 0.5 <= d.confidence <= 1.0
     assert set(d.signals) == set(SIGNALS)
     assert d.config_version == 0
-    assert d.tier in d.reasoning
+    assert d.complexity in d.reasoning
     # A config whose cut point sits on the score gives the minimum confidence.
     on_cut = RouterConfig(simple_max=d.score, medium_max=min(100, d.score + 40), weights={})
     assert score_conversation(_user("Write a Python function that merges two sorted lists."), on_cut).confidence < 0.55
@@ -125,5 +125,5 @@ def test_work_is_bounded_on_huge_prompts() -> None:
 
 def test_empty_conversation() -> None:
     d = score_conversation(Conversation(()))
-    assert d.tier == "simple"
+    assert d.complexity == "simple"
     assert d.query_length == 0

@@ -14,6 +14,7 @@ import pytest
 
 from gateway import accounts
 from gateway.http.app import create_app
+from gateway.model_tier import MODEL_TIERS
 from tests.support.fixtures import gateway_settings
 from tests.support.mock_upstream import MockUpstream
 from tests.support.server import GatewayServer
@@ -44,4 +45,4 @@ def second_gw(
 def add_user(db_url: str, org: str, email: str, role: str) -> accounts.BootstrapResult:
     """Another user (and API key) in organization ``org`` (created if missing)."""
     with psycopg.connect(db_url, autocommit=True) as conn:
-        return accounts.bootstrap(conn, org=org, email=email, role=role, tiers=list(accounts.TIERS))
+        return accounts.bootstrap(conn, org=org, email=email, role=role, tiers=list(MODEL_TIERS))

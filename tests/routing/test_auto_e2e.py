@@ -7,9 +7,10 @@ import openai
 import pytest
 
 from gateway.accounts import BootstrapResult
-from gateway.catalog import COMPLEXITIES, Catalog
+from gateway.catalog import Catalog
 from gateway.config import ModelEntry
 from router import DEFAULT_CONFIG, Conversation, Message, score_conversation
+from router.complexity import COMPLEXITIES
 from tests.routing.helpers import COMPLEX_PROMPT, SIMPLE_PROMPT, assert_complete, decision_row, usage_row
 from tests.support.mock_upstream import MockUpstream, Script
 from tests.support.server import GatewayServer
@@ -29,7 +30,7 @@ LADDER = {"openai": _ladder("openai"), "anthropic": _ladder("anthropic")}
 
 
 def expected_tier(prompt: str) -> str:
-    return score_conversation(Conversation(messages=(Message("user", prompt),)), DEFAULT_CONFIG).tier
+    return score_conversation(Conversation(messages=(Message("user", prompt),)), DEFAULT_CONFIG).complexity
 
 
 def check_row(db_url: str, request_id: str, org: BootstrapResult, provider: str, prompt: str) -> None:

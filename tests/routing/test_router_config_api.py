@@ -11,7 +11,6 @@ import psycopg
 
 from gateway.accounts import BootstrapResult
 from gateway.catalog import Catalog
-from gateway.routing.store import RouterConfigStore
 from router.config import DEFAULT_CONFIG, DEFAULT_WEIGHTS
 from tests.routing.conftest import add_user
 from tests.routing.helpers import COMPLEX_PROMPT, decision_row
@@ -70,7 +69,7 @@ def test_put_changes_next_request_tier_on_both_processes(
     router_gw: GatewayServer, second_gw: GatewayServer, upstream: MockUpstream, org: BootstrapResult, db_url: str
 ) -> None:
     # The second process caches configurations for an hour: only NOTIFY can make it see a change.
-    second_gw.services.router_store = RouterConfigStore(second_gw.services.pool, ttl_s=3600)
+    second_gw.services.router_store.ttl_s = 3600.0
     assert auto_tier(router_gw, org.api_key)[0] == "complex"
     assert auto_tier(second_gw, org.api_key)[0] == "complex"  # now cached there
 

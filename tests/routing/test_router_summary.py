@@ -12,7 +12,8 @@ import httpx
 import psycopg
 
 from gateway.accounts import BootstrapResult
-from gateway.catalog import COMPLEXITIES, Catalog
+from gateway.catalog import Catalog
+from router.complexity import COMPLEXITIES
 from tests.routing.conftest import add_user
 from tests.support.server import GatewayServer
 

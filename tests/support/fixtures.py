@@ -10,6 +10,7 @@ import pytest
 
 from gateway import accounts
 from gateway.http.app import create_app
+from gateway.model_tier import MODEL_TIERS
 from gateway.settings import Settings
 from tests.support.mock_upstream import MockUpstream
 from tests.support.server import GatewayServer
@@ -65,4 +66,4 @@ def gateway(
 def org(db_url: str) -> accounts.BootstrapResult:
     """A fresh organization (all tiers) with an owner and an API key."""
     with psycopg.connect(db_url, autocommit=True) as conn:
-        return accounts.bootstrap(conn, org="Acme", email="owner@acme.test", role="owner", tiers=list(accounts.TIERS))
+        return accounts.bootstrap(conn, org="Acme", email="owner@acme.test", role="owner", tiers=list(MODEL_TIERS))

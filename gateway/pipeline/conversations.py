@@ -1,8 +1,10 @@
-"""``X-Conversation-Id``: create or check a conversation before the request is forwarded.
+"""``X-Conversation-Id``: check a conversation before admission, create a new one after it.
 
-Creating (``new``) and checking ownership need the database, but only requests that
-carry the header pay for it, and a conversation once verified for a user is remembered.
-The turns themselves are appended later, through the write queue.
+``X-Conversation-Id: <uuid>`` must name one of the caller's conversations (checked before
+admission, so a wrong id costs nothing); ``new`` starts one, created only once the request
+is admitted, so a refused request leaves no empty conversation behind. Both need the
+database, but only requests that carry the header pay for it, and a conversation once
+verified for a user is remembered. The turns are appended later, through the write queue.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from gateway.auth.principal import Principal
 from gateway.errors import InvalidRequest, NotFound
-from gateway.proxy.context import RequestContext
+from gateway.pipeline.context import ModelCall, RequestContext
 from gateway.store.records import ConversationAppend
 
 _OWNER_SQL = """
@@ -34,17 +36,16 @@ class ConversationGate:
         self._verified: set[tuple[str, str]] = set()
         self._max = max_cached
 
-    async def resolve(self, header: str | None, principal: Principal, model: str, title: str) -> str | None:
-        """The conversation id to append to, or None when the request carries no header."""
-        if header is None:
-            return None
+    async def check(self, header: str, principal: Principal) -> str | None:
+        """The caller's conversation the header names, or None for ``new`` (see ``create``).
+
+        Raises:
+            InvalidRequest: The header is neither a UUID nor ``new``.
+            NotFound: No such conversation of the caller's.
+        """
         value = header.strip()
         if value.lower() == "new":
-            conv_id = str(uuid.uuid4())
-            async with self._pool.connection() as conn:
-                await conn.execute(_CREATE_SQL, (conv_id, principal.user_id, principal.user_id, _title(title), model))
-            self._remember(conv_id, principal.user_id)
-            return conv_id
+            return None
         try:
             conv_id = str(uuid.UUID(value))
         except ValueError:
@@ -61,6 +62,14 @@ class ConversationGate:
         self._remember(conv_id, principal.user_id)
         return conv_id
 
+    async def create(self, principal: Principal, model: str, title: str) -> str:
+        """Start a conversation for the caller (``X-Conversation-Id: new``); returns its id."""
+        conv_id = str(uuid.uuid4())
+        async with self._pool.connection() as conn:
+            await conn.execute(_CREATE_SQL, (conv_id, principal.user_id, principal.user_id, _title(title), model))
+        self._remember(conv_id, principal.user_id)
+        return conv_id
+
     def _remember(self, conv_id: str, user_id: str) -> None:
         if len(self._verified) >= self._max:
             self._verified.clear()
@@ -74,6 +83,7 @@ def _title(text: str) -> str:
 
 def turn_append(
     ctx: RequestContext,
+    call: ModelCall,
     *,
     reply_text: str,
     thinking: str | None,
@@ -89,7 +99,7 @@ def turn_append(
         "role": "assistant",
         "content": reply_text,
         "timestamp": now,
-        "model": ctx.entry.id,
+        "model": call.entry.id,
         "usage": {**usage, "cost_millicents": cost_millicents},
     }
     if thinking:
@@ -97,12 +107,12 @@ def turn_append(
     user = {
         "id": f"{ctx.request_id}-u",
         "role": "user",
-        "content": ctx.user_text,
+        "content": ctx.parsed.last_user_text(),
         "timestamp": ctx.created_at,
     }
     return ConversationAppend(
         conversation_id=ctx.conversation_id,
         user_id=ctx.principal.user_id,
         messages=[user, assistant],
-        model=ctx.entry.id,
+        model=call.entry.id,
     )

@@ -1,0 +1,121 @@
+"""What one client request carries (``RequestContext``) and what each model call carries (``ModelCall``).
+
+A client request makes one model call under the ``single`` strategy and several under
+others (cascade, parallel); each call has its own id, route, admission holds and usage row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from gateway.auth.principal import Principal
+from gateway.config import ModelEntry
+from gateway.pipeline.admission import Hold
+from gateway.pipeline.codecs import Codec, ParsedRequest
+from gateway.pipeline.route import Route
+from gateway.policy.request import PolicyRequest
+from gateway.providers.base import Provider
+from router.types import Decision
+
+REQUEST_TYPES = ("chat", "arena", "second-opinion")
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """One client request, from arrival to the end of its response.
+
+    Attributes:
+        request_id: The client-visible id (``X-Request-Id``); the first model call's id.
+        started: ``perf_counter`` at arrival.
+        created_at: ISO 8601 UTC at arrival.
+        codec: The endpoint's dialect.
+        principal: The authenticated caller.
+        parsed: The decoded body.
+        request_type: ``X-Request-Type`` (chat, arena, second-opinion).
+        decision: The router's decision when the client asked for ``auto``.
+        auto_fell_back: AUTO used the nearest allowed complexity, not the scored one.
+        conversation_header: The raw ``X-Conversation-Id`` value, if sent.
+        conversation_id: The conversation the turn is appended to, once known.
+        conversation_turn: Which user turn of the conversation this is.
+    """
+
+    request_id: str
+    started: float
+    created_at: str
+    codec: Codec
+    principal: Principal
+    parsed: ParsedRequest
+    request_type: str = "chat"
+    decision: Decision | None = None
+    auto_fell_back: bool = False
+    conversation_header: str | None = None
+    conversation_id: str | None = None
+    conversation_turn: int = 1
+    calls: int = 0  # model calls made so far (derives their ids)
+
+    @property
+    def stream(self) -> bool:
+        return self.parsed.stream
+
+    def call_id(self) -> str:
+        """A fresh model-call id: the request id for the first call, derived ones after."""
+        self.calls += 1
+        if self.calls == 1:
+            return self.request_id
+        return str(uuid.uuid5(uuid.UUID(self.request_id), f"call-{self.calls}"))
+
+    def response_headers(self, call: ModelCall) -> dict[str, str]:
+        headers = {"x-request-id": self.request_id, "x-gateway-model": call.entry.id}
+        if self.decision is not None:
+            headers["x-gateway-tier"] = self.decision.complexity
+        if self.conversation_id is not None:
+            headers["x-conversation-id"] = self.conversation_id
+        for hold in call.holds:  # x-ratelimit-* from the rate-limit step, when limits apply
+            extra = getattr(hold, "response_headers", None)
+            if extra:
+                headers.update(extra)
+        return headers
+
+
+@dataclass(slots=True)
+class ModelCall:
+    """One call of one model on one provider, and what settlement needs to record it.
+
+    Attributes:
+        request_id: This call's id (its llm_usage row's ``request_id``).
+        entry: The catalog model.
+        provider: Who serves it.
+        route: Client dialect -> provider dialect.
+        model_tier: The model's effective tier for the caller (basic/standard/premium).
+        max_output_tokens: The output bound the call goes up with.
+        holds: What admission gave this call; settlement releases them once.
+        upstream_wait: Seconds spent waiting on the provider.
+        first_byte_at: ``perf_counter`` when the first client byte of this call was ready.
+        settled: Set by settlement; a call is settled exactly once.
+    """
+
+    request_id: str
+    entry: ModelEntry
+    provider: Provider
+    route: Route
+    model_tier: str
+    max_output_tokens: int
+    holds: list[Hold] = field(default_factory=list)
+    upstream_wait: float = 0.0
+    first_byte_at: float | None = None
+    settled: bool = False
+
+    def policy_request(self, ctx: RequestContext) -> PolicyRequest:
+        return PolicyRequest(
+            request_id=self.request_id,
+            created_at=ctx.created_at,
+            principal=ctx.principal,
+            model=self.entry,
+            prompt_chars=ctx.parsed.prompt_chars,
+            max_output_tokens=self.max_output_tokens,
+        )
+
+    @property
+    def reserved_millicents(self) -> int:
+        return sum(h.reserved_millicents for h in self.holds)

@@ -1,0 +1,85 @@
+"""Relay: the provider's answer to the client, observed (or translated) on the way.
+
+Streams are relayed event by event as they arrive: upstream bytes are split into SSE
+events, the route's stream relay observes or translates them, and whatever is complete is
+written to the client at once. A call is settled as soon as its outcome is known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from gateway.dialects.sse import SSEParser
+from gateway.errors import UpstreamError
+from gateway.pipeline.attempt import report_failure
+from gateway.pipeline.context import ModelCall, RequestContext
+from gateway.pipeline.door import Door
+from gateway.pipeline.settlement import Settlement
+from gateway.providers.upstream import UpstreamResponse
+
+
+async def relay_whole(
+    ctx: RequestContext, call: ModelCall, resp: UpstreamResponse, door: Door, settlement: Settlement
+) -> None:
+    """Read the whole answer, settle the call, send the client's response."""
+    t0 = time.perf_counter()
+    try:
+        data = await resp.read()
+    except UpstreamError as exc:
+        call.upstream_wait += time.perf_counter() - t0
+        report_failure(settlement.services.metrics, call, exc.code, None)
+        raise
+    call.upstream_wait += time.perf_counter() - t0
+    try:
+        body, summary = call.route.response(data, call.entry.id)
+    except UpstreamError as exc:
+        report_failure(settlement.services.metrics, call, exc.code, resp.status)
+        raise
+    call.first_byte_at = time.perf_counter()
+    settlement.settle(call, status="success", usage=summary.usage, reply_text=summary.text, thinking=summary.thinking)
+    await door.respond(200, ctx.response_headers(call), body)
+
+
+async def relay_stream(
+    ctx: RequestContext, call: ModelCall, resp: UpstreamResponse, door: Door, settlement: Settlement
+) -> None:
+    """Relay a stream to the client; settle the call with what the stream said, however it ended."""
+    relay = call.route.stream(call.entry.id, ctx.parsed.include_usage)
+    parser = SSEParser()
+    status, http_status = "success", 200
+    await door.open_stream(ctx.response_headers(call))
+    try:
+        t = time.perf_counter()
+        async for chunk in resp.chunks():
+            now = time.perf_counter()
+            call.upstream_wait += now - t
+            payload = relay.feed(parser.feed(chunk))
+            if payload:
+                if call.first_byte_at is None:
+                    call.first_byte_at = now
+                await door.send(payload)
+            t = time.perf_counter()
+        tail = relay.feed(parser.close()) + relay.finish()
+        if tail:
+            await door.send(tail)
+        if relay.error:
+            status, http_status = "error", 502
+    except UpstreamError as exc:
+        status, http_status = "error", exc.status
+        report_failure(settlement.services.metrics, call, exc.code, None)
+        await door.send(ctx.codec.error_frame(exc) + ctx.codec.stream_end)
+    except (asyncio.CancelledError, GeneratorExit):
+        status, http_status = "cancelled", 499
+        raise
+    finally:
+        await resp.close()
+        settlement.settle(
+            call,
+            status=status,
+            usage=relay.usage,
+            reply_text=relay.text,
+            thinking=relay.thinking,
+            http_status=http_status,
+        )
+    await door.close_stream()

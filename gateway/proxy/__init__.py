@@ -1,1 +1,0 @@
-"""The request path: admission, forwarding/relay, settlement."""
