@@ -2,8 +2,11 @@
 
 One Lua script checks every scope of a request (key, user, organization) and, only if all
 pass, counts the request and takes a concurrency slot: one round trip, atomic, so N
-replicas together admit what one would. Settlement (tokens used, slot freed) is queued and
-sent in one pipeline per flush interval by ``RateLimitGuard``, off the request path.
+replicas together admit what one would. Checks that arrive while a round trip is in flight
+are sent together in the next one (one pipeline of script calls): a check waits for at most
+the round trip in flight and its own, and under load the client's per-command cost is
+shared. Settlement (tokens used, slot freed) is queued and sent in one pipeline per flush
+interval by ``RateLimitGuard``, off the request path.
 
 Keys (all under the configured prefix): ``<p>r:<scope>:<minute>`` and ``<p>t:<scope>:<minute>``
 (request and token counts per minute, expire after two minutes) and ``<p>c:<scope>`` (a
@@ -12,10 +15,12 @@ sorted set of in-flight request ids scored by expiry, so a crashed process's slo
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from gateway.limits.windows import WINDOW_MS, ScopeLimits, Verdict
 
@@ -90,6 +95,52 @@ class RedisLimiter:
         self._redis = client
         self._prefix = prefix
         self._script = client.register_script(_SCRIPT)
+        self._queued: list[tuple[list[str], list[Any], asyncio.Future[list[Any]]]] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def _call(self, keys: list[str], args: list[Any]) -> list[Any]:
+        """Run the script once for this check, batched with whatever else is waiting."""
+        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._queued.append((keys, args, fut))
+        if self._sender is None:
+            self._sender = asyncio.ensure_future(self._send())
+        return await fut
+
+    async def _send(self) -> None:
+        try:
+            while self._queued:
+                batch, self._queued = self._queued, []
+                try:
+                    results = await self._round_trip(batch)
+                except Exception as exc:  # noqa: BLE001 - handed to every waiting caller, which decides
+                    for _, _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                for (_, _, fut), result in zip(batch, results, strict=True):
+                    if fut.done():
+                        continue
+                    if isinstance(result, Exception):
+                        fut.set_exception(result)
+                    else:
+                        fut.set_result(result)
+        finally:
+            self._sender = None
+
+    async def _round_trip(self, batch: Sequence[tuple[list[str], list[Any], Any]]) -> list[Any]:
+        if len(batch) == 1:
+            keys, args, _ = batch[0]
+            return [await self._script(keys=keys, args=args)]
+        for attempt in range(2):
+            pipe = self._redis.pipeline(transaction=False)
+            for keys, args, _ in batch:
+                pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+            if attempt == 0 and any(isinstance(r, NoScriptError) for r in results):
+                await self._redis.script_load(_SCRIPT)  # e.g. Redis restarted: load it, then retry once
+                continue
+            return results
+        return results
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "gw:", timeout_s: float = 1.0, max_connections: int = 32) -> RedisLimiter:
@@ -120,7 +171,7 @@ class RedisLimiter:
         for s in scopes:
             keys.extend(self._keys(s.scope, minute))
             args.extend((s.rpm, s.tpm, s.parallel))
-        r = [int(v) for v in await self._script(keys=keys, args=args)]
+        r = [int(v) for v in await self._call(keys, args)]
         if not r[0]:
             return Verdict(False, scopes[r[1]].scope, _KINDS[r[2]], r[3])
         return Verdict(True, limit_requests=r[4], remaining_requests=r[5], reset_requests_ms=r[6],
@@ -154,4 +205,6 @@ class RedisLimiter:
         return int(count)
 
     async def close(self) -> None:
+        if self._sender is not None:
+            await asyncio.gather(self._sender, return_exceptions=True)
         await self._redis.aclose(close_connection_pool=True)
