@@ -86,6 +86,7 @@ def test_a_20_s_database_outage_under_steady_load_serves_known_keys_and_loses_no
     proxy = TcpProxy(info.host, info.port).start()
     proxied = f"postgresql://{info.user}@127.0.0.1:{proxy.port}/{info.dbname}"
     served: Counter[int] = Counter()
+    readiness: list[int] = []
     try:
         # A short TTL: entries go stale during the outage and are served stale (revalidation fails).
         with gateways(2, proxied, upstream, tmp_path, GATEWAY_CACHE_TTL_S="2") as urls:
@@ -114,10 +115,17 @@ def test_a_20_s_database_outage_under_steady_load_serves_known_keys_and_loses_no
                         await asyncio.sleep(1 / rate)
                     await asyncio.gather(*tasks)
 
+            async def ready(url: str) -> int:
+                async with httpx.AsyncClient(timeout=10) as client:
+                    return (await client.get(url + "/readyz")).status_code
+
             async def scenario() -> None:
                 await load(3, 10)  # warm: principals cached, leases taken
                 proxy.cut()
-                await load(20, 10)  # the outage
+                outage = asyncio.create_task(load(20, 10))  # the outage
+                await asyncio.sleep(5)
+                readiness.append(await ready(urls[0]))  # the gateway itself sees the database gone
+                await outage
                 proxy.restore()
                 await load(4, 10)  # back: spooled usage replays
 
@@ -126,7 +134,8 @@ def test_a_20_s_database_outage_under_steady_load_serves_known_keys_and_loses_no
     finally:
         proxy.stop()
     total = sum(served.values())
-    print(f"outage run: {dict(served)} of {total}")
+    print(f"outage run: {dict(served)} of {total}; readyz during the outage: {readiness}")
+    assert readiness == [503]
     assert served[200] >= 0.99 * total, served
     rows = conn.execute("SELECT count(*) FROM llm_usage WHERE organization_id = %s", (org.organization_id,)).fetchone()
     assert rows == (served[200],)  # every served request has its usage row: none lost
