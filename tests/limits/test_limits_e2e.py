@@ -122,3 +122,37 @@ def test_cold_cache_burst_loads_each_key_once(
         server.stop()
     assert statuses == [200] * 100
     assert loads == 1  # single flight: 100 concurrent misses, one database load
+
+
+def test_tokens_per_minute_count_the_usage_each_call_reported(
+    gateway: GatewayServer, upstream: MockUpstream, org: BootstrapResult, conn: Conn
+) -> None:
+    while time.time() % 60 > 45:
+        time.sleep(0.5)
+    conn.execute("UPDATE gateway_api_keys SET tpm_limit = 20 WHERE organization_id = %s", (org.organization_id,))
+    first = _messages(gateway.url, org.api_key)  # the mock reports 11 + 3 + 5 input and 7 output tokens
+    assert first.status_code == 200 and first.headers["x-ratelimit-remaining-tokens"] == "20"
+    time.sleep(0.3)  # settlement reaches the limiter off the request path
+    second = _chat(gateway.url, org.api_key)
+    assert second.status_code == 429
+    assert second.json()["error"]["code"] == "tokens_rate_limited"
+    assert second.headers["x-ratelimit-remaining-tokens"] == "0" and "retry-after" in second.headers
+
+
+def test_streamed_responses_carry_the_rate_limit_headers(
+    gateway: GatewayServer, upstream: MockUpstream, org: BootstrapResult, conn: Conn
+) -> None:
+    while time.time() % 60 > 45:
+        time.sleep(0.5)
+    conn.execute("UPDATE gateway_api_keys SET rpm_limit = 50 WHERE organization_id = %s", (org.organization_id,))
+    with httpx.stream(
+        "POST",
+        gateway.url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {org.api_key}"},
+        json={"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "hi"}], "stream": True},
+        timeout=20,
+    ) as resp:
+        body = resp.read()
+    assert resp.status_code == 200 and b"[DONE]" in body
+    assert resp.headers["x-ratelimit-limit-requests"] == "50"
+    assert resp.headers["x-ratelimit-remaining-requests"] == "49"
