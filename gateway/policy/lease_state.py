@@ -184,8 +184,8 @@ async def take(
 
     Call inside a transaction. The grant shrinks with the headroom, down to exactly ``need``
     (a strict reservation for one request) near the limit; ``granted`` is 0 when not even
-    ``need`` fits. When the lease
-    named by ``lease_id`` was reclaimed meanwhile, a new one is opened (its id is returned).
+    ``need`` fits. When the lease named by ``lease_id`` was reclaimed meanwhile, a new one is
+    opened (its id is returned).
     """
     spent, reserved = await lock_counter(conn, scope, month)
     reclaimed = sum(int(r[0]) for r in await (await conn.execute(_RECLAIM, (scope, month))).fetchall())
