@@ -38,7 +38,7 @@ from gateway.errors import BudgetExhausted, ServiceUnavailable
 from gateway.policy.alerts import AlertMailer, record_crossings
 from gateway.policy.budget_guard import input_estimate_tokens, usd
 from gateway.policy.budget_state import apply_usage_batch, month_of, next_month
-from gateway.policy.lease_state import give_back, reclaim_expired, release_holds, renew, take
+from gateway.policy.lease_state import counter_of, give_back, reclaim_expired, release_holds, renew, take
 from gateway.policy.request import PolicyRequest
 from gateway.store.queue import WriteQueue
 from gateway.store.records import AuditRecord, BudgetHold, UsageRecord
@@ -59,6 +59,7 @@ class _Lease:
     free: int = 0  # headroom not yet handed to a request
     valid_until: float = 0.0  # monotonic; past it the lease may have been reclaimed
     used_since_renew: bool = False
+    budget: int = 0  # the scope's budget when last granted (for shrinking)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -198,6 +199,7 @@ class LeaseBudgetGuard:
             lease.free += grant.granted - x
             lease.valid_until = time.monotonic() + self._ttl * 0.8
             lease.used_since_renew = True
+            lease.budget = s.budget
             return BudgetHold(grant.lease_id, s.scope, x)
 
     @staticmethod
@@ -277,6 +279,14 @@ class LeaseBudgetGuard:
                     # Idle (or last month's): what it holds is better used by other processes.
                     amount, le.free = le.free, 0
                     await give_back(conn, le.lease_id, amount)
+                elif le.free > 0:
+                    # Leases shrink as the headroom shrinks: keep what a take would grant now.
+                    spent, reserved = await counter_of(conn, le.scope, le.month)
+                    target = int((le.budget - spent - reserved + le.free) * self._fraction)
+                    if le.free > 2 * max(target, 1):
+                        amount = le.free - target
+                        le.free = target  # before the await: admissions meanwhile see the new size
+                        await give_back(conn, le.lease_id, amount)
                 le.used_since_renew = False
             for scope, month in {(le.scope, le.month) for le in self._leases.values()}:
                 await reclaim_expired(conn, scope, month)

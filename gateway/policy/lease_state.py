@@ -158,6 +158,17 @@ async def lock_counter(conn: Any, scope: str, month: date) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+async def counter_of(conn: Any, scope: str, month: date) -> tuple[int, int]:
+    """The scope's (spent, reserved) as committed, without locking (0, 0 before its first touch)."""
+    if is_org(scope):
+        sql = "SELECT spent_millicents, reserved_millicents FROM gateway_budget_counters WHERE organization_id = %s"
+        row = await (await conn.execute(sql + " AND month = %s", (scope_id(scope), month))).fetchone()
+    else:
+        sql = "SELECT spent_millicents, reserved_millicents FROM gateway_budget_scope_counters WHERE scope = %s"
+        row = await (await conn.execute(sql + " AND month = %s", (scope, month))).fetchone()
+    return (int(row[0]), int(row[1])) if row is not None else (0, 0)
+
+
 async def _move(conn: Any, scope: str, month: date, *, reserved: int, spent: int = 0) -> tuple[int, int]:
     if is_org(scope):
         params: dict[str, Any] = {"reserved": reserved, "id": scope_id(scope), "month": month}

@@ -193,3 +193,30 @@ def test_a_call_refused_after_admission_gives_its_hold_back_to_the_lease(
 
     before, after = asyncio.run(run())
     assert after > before  # the worst case came back to this process's lease
+
+
+def test_a_lease_shrinks_when_the_headroom_shrinks(
+    db_url: str, org: BootstrapResult, conn: Conn, tmp_path: Path
+) -> None:
+    budget(conn, org.organization_id, "100.00", hard=True)
+
+    async def run() -> tuple[int, int, int, int]:
+        async with Proc(db_url, tmp_path) as proc:
+            p = principal(org, 10_000_000)
+            await proc.guard.admit(context(p))  # a lease of a tenth of $100
+            lease = next(iter(proc.guard._leases.values()))
+            before = lease.free
+            add_spend(conn, org.organization_id, org.user_id, 8_000_000)  # others spent most of it
+            conn.execute(
+                "UPDATE gateway_budget_counters SET spent_millicents = spent_millicents + 8000000 "
+                "WHERE organization_id = %s",
+                (org.organization_id,),
+            )
+            await proc.guard.maintain()
+            held = open_lease_total(conn, "org:" + org.organization_id)
+            return before, lease.free, counter(conn, org.organization_id)[1], held
+
+    before, after, reserved, held = asyncio.run(run())
+    assert before > 900_000
+    assert after < before / 2  # about a tenth of the ~2M that is left now
+    assert reserved == held  # what was given back left the counter too
