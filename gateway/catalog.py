@@ -16,22 +16,25 @@ AUTO_MODEL = "auto"
 
 # AUTO picks the current Haiku/Sonnet/Opus-class and basic/standard/premium models (priced in
 # litellm's map and not on the SDKs' deprecation lists as of 2026-11); the others stay available
-# by name. GATEWAY_CONFIG can replace any entry.
+# by name. GATEWAY_CONFIG can replace any entry. Output limits are the providers' published maxima
+# for these families (Claude 4.x: 64k; GPT-5 family: 128k; GPT-4.1: 32k; GPT-4o mini: 16k).
 DEFAULT_MODELS: tuple[ModelEntry, ...] = (
-    ModelEntry("claude-haiku-4-5", "anthropic", "claude-haiku-4-5", "basic", "simple"),
-    ModelEntry("claude-sonnet-5", "anthropic", "claude-sonnet-5", "standard", "medium"),
-    ModelEntry("claude-opus-5", "anthropic", "claude-opus-5", "premium", "complex"),
-    ModelEntry("claude-sonnet-4-6", "anthropic", "claude-sonnet-4-6", "standard"),
-    ModelEntry("claude-sonnet-4-5", "anthropic", "claude-sonnet-4-5", "standard"),
-    ModelEntry("claude-sonnet-4-20250514", "anthropic", "claude-sonnet-4-20250514", "standard"),
-    ModelEntry("claude-opus-4-7", "anthropic", "claude-opus-4-7", "premium"),
-    ModelEntry("claude-opus-4-5", "anthropic", "claude-opus-4-5", "premium"),
-    ModelEntry("gpt-5.4-mini", "openai", "gpt-5.4-mini", "basic", "simple"),
-    ModelEntry("gpt-5.4", "openai", "gpt-5.4", "standard", "medium"),
-    ModelEntry("gpt-5.5", "openai", "gpt-5.5", "premium", "complex"),
-    ModelEntry("gpt-4o-mini", "openai", "gpt-4o-mini", "basic"),
-    ModelEntry("gpt-4.1", "openai", "gpt-4.1", "standard"),
-    ModelEntry("gpt-5", "openai", "gpt-5", "premium"),
+    ModelEntry("claude-haiku-4-5", "anthropic", "claude-haiku-4-5", "basic", "simple", max_output_tokens=64_000),
+    ModelEntry("claude-sonnet-5", "anthropic", "claude-sonnet-5", "standard", "medium", max_output_tokens=64_000),
+    ModelEntry("claude-opus-5", "anthropic", "claude-opus-5", "premium", "complex", max_output_tokens=64_000),
+    ModelEntry("claude-sonnet-4-6", "anthropic", "claude-sonnet-4-6", "standard", max_output_tokens=64_000),
+    ModelEntry("claude-sonnet-4-5", "anthropic", "claude-sonnet-4-5", "standard", max_output_tokens=64_000),
+    ModelEntry(
+        "claude-sonnet-4-20250514", "anthropic", "claude-sonnet-4-20250514", "standard", max_output_tokens=64_000
+    ),
+    ModelEntry("claude-opus-4-7", "anthropic", "claude-opus-4-7", "premium", max_output_tokens=64_000),
+    ModelEntry("claude-opus-4-5", "anthropic", "claude-opus-4-5", "premium", max_output_tokens=64_000),
+    ModelEntry("gpt-5.4-mini", "openai", "gpt-5.4-mini", "basic", "simple", max_output_tokens=128_000),
+    ModelEntry("gpt-5.4", "openai", "gpt-5.4", "standard", "medium", max_output_tokens=128_000),
+    ModelEntry("gpt-5.5", "openai", "gpt-5.5", "premium", "complex", max_output_tokens=128_000),
+    ModelEntry("gpt-4o-mini", "openai", "gpt-4o-mini", "basic", max_output_tokens=16_384),
+    ModelEntry("gpt-4.1", "openai", "gpt-4.1", "standard", max_output_tokens=32_768),
+    ModelEntry("gpt-5", "openai", "gpt-5", "premium", max_output_tokens=128_000),
 )
 
 

@@ -47,6 +47,9 @@ class ModelEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     price_key: str | None = None
     # Upper bound used when the client sends no max_tokens (budget reservations, Anthropic).
     default_max_tokens: int = 4096
+    # The most output tokens the model can produce in one reply: a client asking for more gets
+    # a 400 (and budgets never reserve for an impossible reply).
+    max_output_tokens: int = 32_768
 
 
 class ProviderEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     write_batch_max: int = 500
     write_flush_interval_s: float = 0.05
     log_level: str = "INFO"
+    # One line per proxied request on the "gateway.access" logger (GATEWAY_ACCESS_LOG).
+    access_log: bool = False
 
     # Limits (issue 11).
     redis_url: str | None = None
@@ -78,6 +80,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 return float(raw)
             except ValueError as exc:
                 raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+        def flag(name: str) -> bool:
+            raw = (opt(name) or "off").lower()
+            if raw in ("1", "true", "on", "yes"):
+                return True
+            if raw in ("0", "false", "off", "no"):
+                return False
+            raise SettingsError(f"{name} must be on or off, got {raw!r}")
 
         simulator = (opt("GATEWAY_SIMULATOR") or "auto").lower()
         if simulator not in ("auto", "on", "off"):
@@ -122,6 +132,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             upstream_timeout_s=num("GATEWAY_UPSTREAM_TIMEOUT_S", 600.0),
             principal_cache_ttl_s=num("GATEWAY_CACHE_TTL_S", 30.0),
             log_level=(opt("GATEWAY_LOG_LEVEL") or "INFO").upper(),
+            access_log=flag("GATEWAY_ACCESS_LOG"),
         )
 
     @property

@@ -83,16 +83,25 @@ def validation_error_from_msgspec(
     return RequestValidationError(f"{path}: {what}", path)
 
 
+_TOO_DEEP = "Request body is nested too deeply: arrays and objects may nest a few hundred levels at most"
+
+
 def decode_body(body: bytes) -> dict[str, Any]:
     """Decode a request body once, insisting on a JSON object.
 
     Raises:
-        RequestValidationError: The body is not JSON, or not an object.
+        RequestValidationError: The body is not UTF-8 JSON, is nested too deeply, or is not an object.
     """
     try:
         raw = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise RequestValidationError(f"Request body is not valid JSON: {exc}", None) from None
+    except UnicodeDecodeError as exc:
+        raise RequestValidationError(
+            f"Request body is not valid UTF-8 (byte {exc.start}): JSON text must be UTF-8", None
+        ) from None
+    except RecursionError:
+        raise RequestValidationError(_TOO_DEEP, None) from None
     if not isinstance(raw, dict):
         raise RequestValidationError("Request body must be a JSON object", None)
     return raw
@@ -113,6 +122,8 @@ def decode_request(body: bytes, typ: type[T], enums: dict[str, tuple[str, ...]])
         req = msgspec.convert(raw, typ)
     except msgspec.ValidationError as exc:
         raise validation_error_from_msgspec(exc, enums) from None
+    except RecursionError:
+        raise RequestValidationError(_TOO_DEEP, None) from None
     if not getattr(req, "messages", None):
         raise RequestValidationError("messages: must contain at least one message", "messages")
     return raw, req

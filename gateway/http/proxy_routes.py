@@ -16,13 +16,15 @@ from litestar import Litestar, asgi
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from gateway.errors import InvalidRequest, PayloadTooLarge
-from gateway.pipeline.codecs import ANTHROPIC_MESSAGES, OPENAI_CHAT, Codec
+from gateway.pipeline.codecs import ANTHROPIC_MESSAGES, CODECS, OPENAI_CHAT, Codec
 from gateway.pipeline.handle import handle
 from gateway.services import Services
 
 _JSON = (b"content-type", b"application/json")
-# Only the headers the pipeline reads are decoded.
-_READ_HEADERS = frozenset((b"authorization", b"x-api-key", b"content-length", b"x-conversation-id", b"x-request-type"))
+# Only the headers the pipeline reads are decoded (and those the codecs forward upstream).
+_READ_HEADERS = frozenset(
+    (b"authorization", b"x-api-key", b"content-length", b"x-conversation-id", b"x-request-type")
+) | frozenset(name.encode() for codec in CODECS.values() for name in codec.forwarded_headers)
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 
 
@@ -41,7 +43,7 @@ def _start(status: int, fixed: list[tuple[bytes, bytes]], headers: dict[str, str
 class AsgiDoor:
     """The pipeline's ``Door`` over one ASGI HTTP connection."""
 
-    __slots__ = ("_receive", "_send", "client_address", "headers", "started")
+    __slots__ = ("_receive", "_send", "client_address", "headers", "started", "status")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._receive = receive
@@ -51,6 +53,7 @@ class AsgiDoor:
             k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _READ_HEADERS
         }
         self.started = False
+        self.status: int | None = None
         # The peer address, for throttling failed authentication (issue 11).
         client = scope.get("client")
         self.client_address: str = str(client[0]) if client else "-"
@@ -75,12 +78,12 @@ class AsgiDoor:
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def respond(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.started = True
+        self.started, self.status = True, status
         await self._send(_start(status, [_JSON, (b"content-length", str(len(body)).encode())], headers))
         await self._send(_body(body))
 
     async def open_stream(self, headers: dict[str, str]) -> None:
-        self.started = True
+        self.started, self.status = True, 200
         await self._send(_start(200, _SSE, headers))
 
     async def send(self, data: bytes) -> None:

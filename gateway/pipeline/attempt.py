@@ -71,10 +71,10 @@ class ProviderAttempt:
         provider = call.provider
         t0 = time.perf_counter()
         try:
-            resp = await provider.send(body)
+            resp = await provider.send(body, call.forward_headers)
         except UpstreamError as exc:
             call.upstream_wait += time.perf_counter() - t0
-            report_failure(self._metrics, call, exc.code, None)
+            report_failure(self._metrics, call, exc.code, None, exc)
             raise
         if resp.status < 400:
             call.upstream_wait += time.perf_counter() - t0
@@ -85,25 +85,35 @@ class ProviderAttempt:
             error_body = b""
         call.upstream_wait += time.perf_counter() - t0
         failure = upstream_failure(provider.name, resp.status, error_body)
-        report_failure(self._metrics, call, f"http_{resp.status}", resp.status)
+        report_failure(self._metrics, call, f"http_{resp.status}", resp.status, failure)
         raise failure
 
 
-def report_failure(metrics: Metrics, call: ModelCall, reason: str, status: int | None) -> None:
-    """Count an upstream failure and write its one log line, with fields a log pipeline can index."""
+def report_failure(
+    metrics: Metrics, call: ModelCall, reason: str, status: int | None, exc: BaseException | None = None
+) -> None:
+    """Count an upstream failure and write its one log line, with fields a log pipeline can index.
+
+    The line carries what clients are not shown: the client library's own words (the cause
+    chained to the gateway's error).
+    """
     metrics.upstream_errors.labels(call.provider.name, reason).inc()
+    cause = exc.__cause__ if exc is not None and exc.__cause__ is not None else exc
+    detail = f"{type(cause).__name__}: {cause}" if cause is not None else "-"
     log.warning(
-        "upstream failure provider=%s model=%s request_id=%s reason=%s status=%s",
+        "upstream failure provider=%s model=%s request_id=%s reason=%s status=%s detail=%s",
         call.provider.name,
         call.entry.id,
         call.request_id,
         reason,
         status if status is not None else "-",
+        detail,
         extra={
             "provider": call.provider.name,
             "model": call.entry.id,
             "request_id": call.request_id,
             "reason": reason,
             "upstream_status": status,
+            "detail": detail,
         },
     )

@@ -90,6 +90,7 @@ class ModelCall:
         model_tier: The model's effective tier for the caller (basic/standard/premium).
         max_output_tokens: The output bound the call goes up with.
         holds: What admission gave this call; settlement releases them once.
+        forward_headers: Client headers the provider defines, sent with the call (None: none).
         upstream_wait: Seconds spent waiting on the provider.
         first_byte_at: ``perf_counter`` when the first client byte of this call was ready.
         settled: Set by settlement; a call is settled exactly once.
@@ -102,6 +103,7 @@ class ModelCall:
     model_tier: str
     max_output_tokens: int
     holds: list[Hold] = field(default_factory=list)
+    forward_headers: dict[str, str] | None = None
     upstream_wait: float = 0.0
     first_byte_at: float | None = None
     settled: bool = False

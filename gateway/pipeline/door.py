@@ -30,6 +30,11 @@ class Door(Protocol):
         """Whether the response head has been sent."""
         ...
 
+    @property
+    def status(self) -> int | None:
+        """The status sent (None before the head)."""
+        ...
+
     async def read_body(self, limit: int) -> bytes:
         """The whole request body (``PayloadTooLarge`` past ``limit`` bytes)."""
         ...

@@ -18,12 +18,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from gateway.config import ModelEntry
 from gateway.errors import GatewayError, InvalidRequest, Unauthenticated
 from gateway.http.errors import as_gateway_error
-from gateway.pipeline.codecs import Codec
+from gateway.pipeline.codecs import Codec, ParsedRequest
 from gateway.pipeline.context import REQUEST_TYPES, ModelCall, RequestContext
 from gateway.pipeline.door import ClientGone, Door, unless_gone
 from gateway.pipeline.resolve import authenticate, resolve_model, system_prefix
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from gateway.services import Services
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("gateway.access")
 
 
 def request_type(value: str | None) -> str:
@@ -51,6 +54,27 @@ def request_type(value: str | None) -> str:
     return kind
 
 
+def forwarded(headers: Mapping[str, str], names: frozenset[str]) -> dict[str, str] | None:
+    """The client headers in ``names`` (None when the client sent none, the common case)."""
+    found = {name: headers[name] for name in names if name in headers}
+    return found or None
+
+
+def output_bound(parsed: ParsedRequest, entry: ModelEntry) -> int:
+    """The call's output bound: the client's, at most the model's limit (else a 400)."""
+    asked = parsed.max_output_tokens
+    if asked is None:
+        return min(entry.default_max_tokens, entry.max_output_tokens)
+    if asked > entry.max_output_tokens:
+        field = parsed.max_output_field
+        raise InvalidRequest(
+            f"{field}: model '{entry.id}' produces at most {entry.max_output_tokens} output tokens; got {asked}",
+            code="max_tokens_too_large",
+            param=field,
+        )
+    return asked
+
+
 def choose_strategy(services: Services, ctx: RequestContext) -> Strategy:
     """The strategy for this request (only ``single`` today; cascade and parallel plug in here)."""
     return services.strategies["single"]
@@ -64,7 +88,7 @@ async def handle(services: Services, codec: Codec, door: Door) -> None:
     try:
         await _run(services, codec, door, request_id, started, opened)
     except ClientGone:
-        return
+        pass
     except Exception as exc:
         # Safe: every exception ends here as the client's error (unknown ones logged with
         # their traceback and answered with a 500 that reveals nothing internal).
@@ -75,6 +99,23 @@ async def handle(services: Services, codec: Codec, door: Door) -> None:
             # No model call was admitted: count the refusal here (settlement counts calls).
             services.metrics.child(services.metrics.requests, codec.endpoint, "-", "-", str(gw.status)).inc()
         await _send_error(codec, door, gw, request_id)
+    if services.settings.access_log:
+        _access_line(codec, door, request_id, started, opened)
+
+
+def _access_line(codec: Codec, door: Door, request_id: str, started: float, opened: list[Settlement]) -> None:
+    calls = opened[0].calls if opened else []
+    status = door.status if door.status is not None else 499  # none sent: the client left first
+    access.info(
+        "%s status=%s model=%s request_id=%s request_type=%s calls=%d latency_ms=%d",
+        codec.endpoint,
+        status,
+        calls[0].entry.id if calls else "-",
+        request_id,
+        opened[0].request_type if opened else "-",
+        len(calls),
+        int((time.perf_counter() - started) * 1000),
+    )
 
 
 async def _send_error(codec: Codec, door: Door, exc: GatewayError, request_id: str) -> None:
@@ -111,7 +152,7 @@ async def _run(
     )
     resolved = await resolve_model(services, ctx)
     route = route_for(codec, resolved.provider.dialect)
-    max_out = parsed.max_output_tokens or resolved.entry.default_max_tokens
+    max_out = output_bound(parsed, resolved.entry)
     upstream_body = route.upstream_body(parsed, resolved.entry.upstream, system_prefix(principal))
     if ctx.conversation_header is not None:
         ctx.conversation_id = await services.conversations.check(ctx.conversation_header, principal)
@@ -122,6 +163,7 @@ async def _run(
         route=route,
         model_tier=resolved.model_tier,
         max_output_tokens=int(max_out),
+        forward_headers=forwarded(headers, route.provider.forwarded_headers),
     )
     settlement = Settlement(services, ctx)
     opened.append(settlement)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import msgspec
 
 from gateway.dialects.sse import SSEEvent
-from gateway.errors import UpstreamError
+from gateway.errors import RequestValidationError, UpstreamError
 from gateway.pipeline.codecs import ANTHROPIC_MESSAGES, CODECS, OPENAI_CHAT, Codec, ParsedRequest, StreamObserver
 from gateway.translate.requests import anthropic_request_to_openai, openai_request_to_anthropic
 from gateway.translate.responses import (
@@ -39,6 +39,8 @@ class StreamTranslator(Protocol):
     usage: dict[str, Any] | None
     finish_reason: str | None
     error: str | None
+    done: bool
+    usage_final: bool
 
     @property
     def text(self) -> str: ...
@@ -61,6 +63,11 @@ class StreamRelay(Protocol):
     def error(self) -> str | None: ...
 
     @property
+    def usage_final(self) -> bool:
+        """Whether the provider's closing usage arrived (else output is estimated from the text)."""
+        ...
+
+    @property
     def text(self) -> str: ...
 
     @property
@@ -76,18 +83,27 @@ class StreamRelay(Protocol):
 
     @property
     def complete(self) -> bool:
-        """Whether the upstream stream ended as its dialect says a finished reply does."""
+        """Whether the stream's end-of-stream marker arrived (the reply is whole)."""
         ...
 
 
+_INCOMPLETE = "the provider's stream ended before the reply was complete"
+
+
 class _Observed:
-    """Identity route: events go to the client as they came; the observer reads them."""
+    """Identity route: events go to the client as they came; the observer reads them.
 
-    __slots__ = ("_frame", "_observer")
+    A stream that ends without its dialect's end marker (``[DONE]``, ``message_stop``) is
+    an error: the client gets an error frame instead of a silent, truncated end.
+    """
 
-    def __init__(self, observer: StreamObserver, frame: Callable[[SSEEvent], bytes]) -> None:
+    __slots__ = ("_codec", "_error", "_frame", "_observer")
+
+    def __init__(self, observer: StreamObserver, codec: Codec) -> None:
         self._observer = observer
-        self._frame = frame
+        self._codec = codec
+        self._frame = codec.frame
+        self._error: str | None = None
 
     @property
     def usage(self) -> dict[str, Any] | None:
@@ -95,7 +111,11 @@ class _Observed:
 
     @property
     def error(self) -> str | None:
-        return self._observer.error
+        return self._observer.error or self._error
+
+    @property
+    def usage_final(self) -> bool:
+        return self._observer.usage_final
 
     @property
     def text(self) -> str:
@@ -107,7 +127,7 @@ class _Observed:
 
     @property
     def complete(self) -> bool:
-        return self._observer.finish_reason is not None
+        return self._observer.done
 
     def feed(self, events: list[SSEEvent]) -> bytes:
         observe, frame = self._observer.observe, self._frame
@@ -117,7 +137,11 @@ class _Observed:
         return b"".join([frame(ev) for ev in events if observe(ev)])
 
     def finish(self) -> bytes:
-        return b""
+        if self._observer.done or self._observer.error is not None:
+            return b""
+        self._error = _INCOMPLETE
+        exc = UpstreamError(_INCOMPLETE, code="upstream_incomplete_stream")
+        return self._codec.error_frame(exc) + self._codec.stream_end
 
 
 class _Translated:
@@ -137,6 +161,10 @@ class _Translated:
         return self._t.error
 
     @property
+    def usage_final(self) -> bool:
+        return self._t.usage_final
+
+    @property
     def text(self) -> str:
         return self._t.text
 
@@ -146,7 +174,7 @@ class _Translated:
 
     @property
     def complete(self) -> bool:
-        return self._t.finish_reason is not None
+        return self._t.done
 
     def feed(self, events: list[SSEEvent]) -> bytes:
         feed = self._t.feed
@@ -197,7 +225,12 @@ class Route:
             body = self.to_provider(parsed, upstream_model)
         if system_prefix:
             self.provider.prepend_system(body, system_prefix)
-        return _enc.encode(body)
+        try:
+            return _enc.encode(body)
+        except RecursionError:
+            raise RequestValidationError(
+                "Request body is nested too deeply: arrays and objects may nest a few hundred levels at most"
+            ) from None
 
     def response(self, data: bytes, model: str) -> tuple[bytes, ResponseSummary]:
         """The client's response body and what the provider's response says (usage, text).
@@ -216,7 +249,7 @@ class Route:
     def stream(self, model: str, include_usage: bool) -> StreamRelay:
         """A fresh relay for one stream of this route."""
         if self.stream_translator is None:
-            return _Observed(self.client.observer(include_usage), self.client.frame)
+            return _Observed(self.client.observer(include_usage), self.client)
         return _Translated(self.stream_translator(model, include_usage))
 
 

@@ -36,7 +36,13 @@ def estimate_tokens(chars: int) -> int:
 
 
 def _usage(
-    call: ModelCall, ctx: RequestContext, raw: dict[str, Any] | None, status: str, text: str, thinking: str
+    call: ModelCall,
+    ctx: RequestContext,
+    raw: dict[str, Any] | None,
+    final: bool,
+    status: str,
+    text: str,
+    thinking: str,
 ) -> Usage:
     usage = call.route.provider.usage(raw)
     if usage is None:
@@ -48,10 +54,13 @@ def _usage(
                 estimated=True,
             )
         return Usage()
-    if usage.output_tokens == 0 and text and status != "success":
+    streamed = estimate_tokens(len(text) + len(thinking))
+    if (not final or status != "success") and streamed > usage.output_tokens:
+        # The closing usage never came (a broken, cancelled or truncated stream): Anthropic's
+        # message_start says 1 output token, so count what was streamed instead, and say so.
         return Usage(
             input_tokens=usage.input_tokens,
-            output_tokens=estimate_tokens(len(text)),
+            output_tokens=streamed,
             cache_write_tokens=usage.cache_write_tokens,
             cache_read_tokens=usage.cache_read_tokens,
             estimated=True,
@@ -66,6 +75,10 @@ class Settlement:
         self.services = services
         self._ctx = ctx
         self.calls: list[ModelCall] = []
+
+    @property
+    def request_type(self) -> str:
+        return self._ctx.request_type
 
     def track(self, call: ModelCall) -> ModelCall:
         """Make an admitted ``call`` this settlement's to settle (right after admission, no await between)."""
@@ -95,6 +108,7 @@ class Settlement:
         *,
         status: str,
         usage: dict[str, Any] | None = None,
+        usage_final: bool = True,
         reply_text: str = "",
         thinking: str = "",
         http_status: int = 200,
@@ -106,7 +120,7 @@ class Settlement:
         ctx, services = self._ctx, self.services
         measured, cost = Usage(), 0
         try:
-            measured = _usage(call, ctx, usage, status, reply_text, thinking)
+            measured = _usage(call, ctx, usage, usage_final, status, reply_text, thinking)
             price = services.prices.get(call.entry.id)
             cost = cost_millicents(price, measured) if price is not None else 0
             self._record(call, status, measured, cost, reply_text, thinking, http_status)

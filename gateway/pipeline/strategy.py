@@ -63,6 +63,7 @@ class Exchange:
             route=route_for(self.ctx.codec, resolved.provider.dialect),
             model_tier=resolved.model_tier,
             max_output_tokens=max_output_tokens,
+            forward_headers=self.primary.forward_headers,
         )
         call.holds = await self.services.admission.admit(call.policy_request(self.ctx))
         return self.settlement.track(call)

@@ -148,6 +148,11 @@ class MonthlyBudgetGuard:
             view.inflight -= ticket.held
             view.settled_total += cost_millicents
 
+    def inflight_millicents(self, organization_id: str) -> int:
+        """This process's worst case of the organization's far-path calls still running (this month)."""
+        view = self._views.get((organization_id, month_of(datetime.now(UTC))))
+        return view.inflight if view is not None else 0
+
     def _refuse(self, req: PolicyRequest, month: date, budget: int, counter: Counter, x: int) -> None:
         spent, reserved = counter.spent_millicents, counter.reserved_millicents
         held = f" ({usd(reserved)} more is held by requests in flight)" if reserved else ""

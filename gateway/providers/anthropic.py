@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from gateway.config import Dialect
 from gateway.providers.upstream import UpstreamClient, UpstreamResponse
 
@@ -25,5 +27,5 @@ class AnthropicProvider:
             self._headers["x-api-key"] = api_key
         self._client = client
 
-    async def send(self, body: bytes) -> UpstreamResponse:
-        return await self._client.post(self._url, self._headers, body)
+    async def send(self, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
+        return await self._client.post(self._url, {**self._headers, **headers} if headers else self._headers, body)

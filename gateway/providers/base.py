@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from gateway.config import Dialect
@@ -12,6 +13,10 @@ class Provider(Protocol):
     name: str
     dialect: Dialect
 
-    async def send(self, body: bytes) -> UpstreamResponse:
-        """POST ``body`` (already in this provider's dialect) and return the raw response."""
+    async def send(self, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
+        """POST ``body`` (already in this provider's dialect) and return the raw response.
+
+        ``headers`` are client headers the provider defines (e.g. ``anthropic-beta``), added to
+        the provider's own; they never carry credentials.
+        """
         ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import msgspec
@@ -83,6 +83,7 @@ def _prompt_chars(req: dict[str, Any]) -> int:
 class _SimResponse:
     def __init__(self, status: int, body: bytes | None, stream: AsyncIterator[bytes] | None) -> None:
         self.status = status
+        self.content_type: str | None = "application/json" if body is not None else "text/event-stream"
         self._body = body
         self._stream = stream
 
@@ -111,8 +112,11 @@ class SimulatorProvider:
         self.dialect = dialect
         self._ttft = ttft_s
         self._interval = token_interval_s
+        # The dialect picks the renderers once (no per-request dialect test).
+        self._full = {"anthropic": self._anthropic_full, "openai": self._openai_full}[dialect]
+        self._frames = {"anthropic": self._anthropic_frames, "openai": self._openai_frames}[dialect]
 
-    async def send(self, body: bytes) -> UpstreamResponse:
+    async def send(self, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
         req = _dec.decode(body)
         input_tokens = max(1, _prompt_chars(req) // 4)
         limit = int(req.get("max_tokens") or req.get("max_completion_tokens") or 256)
@@ -126,21 +130,23 @@ class SimulatorProvider:
         include_usage = bool((req.get("stream_options") or {}).get("include_usage"))
         return _SimResponse(200, None, self._stream(model, words, input_tokens, include_usage))
 
-    def _full(self, model: str, words: list[str], input_tokens: int) -> bytes:
+    def _anthropic_full(self, model: str, words: list[str], input_tokens: int) -> bytes:
         text = " ".join(words)
-        if self.dialect == "anthropic":
-            return _enc.encode(
-                {
-                    "id": f"msg_sim_{uuid.uuid4().hex[:20]}",
-                    "type": "message",
-                    "role": "assistant",
-                    "model": model,
-                    "content": [{"type": "text", "text": text}],
-                    "stop_reason": "end_turn",
-                    "stop_sequence": None,
-                    "usage": {"input_tokens": input_tokens, "output_tokens": len(words)},
-                }
-            )
+        return _enc.encode(
+            {
+                "id": f"msg_sim_{uuid.uuid4().hex[:20]}",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": input_tokens, "output_tokens": len(words)},
+            }
+        )
+
+    def _openai_full(self, model: str, words: list[str], input_tokens: int) -> bytes:
+        text = " ".join(words)
         return _enc.encode(
             {
                 "id": f"chatcmpl-sim{uuid.uuid4().hex[:20]}",
@@ -167,10 +173,12 @@ class SimulatorProvider:
     ) -> AsyncIterator[bytes]:
         if self._ttft:
             await asyncio.sleep(self._ttft)
-        if self.dialect == "anthropic":
-            async for frame in self._anthropic_frames(model, words, input_tokens):
-                yield frame
-            return
+        async for frame in self._frames(model, words, input_tokens, include_usage):
+            yield frame
+
+    async def _openai_frames(
+        self, model: str, words: list[str], input_tokens: int, include_usage: bool
+    ) -> AsyncIterator[bytes]:
         cid = f"chatcmpl-sim{uuid.uuid4().hex[:20]}"
         created = int(time.time())
 
@@ -207,7 +215,10 @@ class SimulatorProvider:
             yield b"data: " + _enc.encode(obj) + b"\n\n"
         yield b"data: [DONE]\n\n"
 
-    async def _anthropic_frames(self, model: str, words: list[str], input_tokens: int) -> AsyncIterator[bytes]:
+    async def _anthropic_frames(
+        self, model: str, words: list[str], input_tokens: int, include_usage: bool
+    ) -> AsyncIterator[bytes]:
+        # Anthropic streams always carry usage; include_usage is an OpenAI option.
         def ev(name: str, obj: dict[str, Any]) -> bytes:
             return b"event: " + name.encode() + b"\ndata: " + _enc.encode(obj) + b"\n\n"
 

@@ -3,7 +3,9 @@
 Production uses aiohttp (measured: the fastest client here, see ARCHITECTURE.md);
 tests may inject ``HttpxUpstream`` over an ``httpx.AsyncClient`` whose transport respx
 patches, or point the aiohttp client at a local mock server. Both raise the gateway's own
-upstream errors, so nothing above this module knows which client is in use.
+upstream errors, so nothing above this module knows which client is in use. Their messages
+reach clients, so they never name the provider's URL or repeat the client library's text;
+the cause stays chained for the gateway's own log line (``gateway.pipeline.attempt``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from gateway.errors import UpstreamTimeout, UpstreamUnavailable
 
 class UpstreamResponse(Protocol):
     status: int
+    content_type: str | None  # the media type, lower-case, without parameters (None when absent)
 
     async def read(self) -> bytes: ...
 
@@ -37,6 +40,7 @@ class _AiohttpResponse:
     def __init__(self, resp: aiohttp.ClientResponse) -> None:
         self._resp = resp
         self.status = resp.status
+        self.content_type = resp.content_type if "content-type" in resp.headers else None
 
     async def read(self) -> bytes:
         try:
@@ -44,7 +48,7 @@ class _AiohttpResponse:
         except TimeoutError as exc:
             raise UpstreamTimeout("the provider did not answer in time") from exc
         except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(f"the provider connection failed: {exc}") from exc
+            raise UpstreamUnavailable("the provider connection failed") from exc
         finally:
             self._resp.release()
 
@@ -55,7 +59,7 @@ class _AiohttpResponse:
         except TimeoutError as exc:
             raise UpstreamTimeout("the provider stopped sending mid-stream") from exc
         except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(f"the provider connection broke mid-stream: {exc}") from exc
+            raise UpstreamUnavailable("the provider connection broke mid-stream") from exc
 
     async def close(self) -> None:
         self._resp.release()
@@ -78,9 +82,9 @@ class AiohttpUpstream:
         try:
             resp = await self._session.post(url, data=body, headers=dict(headers))
         except TimeoutError as exc:
-            raise UpstreamTimeout(f"the provider at {url} did not answer in time") from exc
+            raise UpstreamTimeout("the provider did not answer in time") from exc
         except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(f"the provider at {url} is unreachable: {exc}") from exc
+            raise UpstreamUnavailable("the provider is unreachable") from exc
         return _AiohttpResponse(resp)
 
     async def close(self) -> None:
@@ -91,6 +95,8 @@ class _HttpxResponse:
     def __init__(self, resp: httpx.Response) -> None:
         self._resp = resp
         self.status = resp.status_code
+        kind = resp.headers.get("content-type")
+        self.content_type = kind.split(";", 1)[0].strip().lower() if kind else None
 
     async def read(self) -> bytes:
         try:
@@ -98,7 +104,7 @@ class _HttpxResponse:
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout("the provider did not answer in time") from exc
         except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"the provider connection failed: {exc}") from exc
+            raise UpstreamUnavailable("the provider connection failed") from exc
         finally:
             await self._resp.aclose()
 
@@ -109,7 +115,7 @@ class _HttpxResponse:
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout("the provider stopped sending mid-stream") from exc
         except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"the provider connection broke mid-stream: {exc}") from exc
+            raise UpstreamUnavailable("the provider connection broke mid-stream") from exc
 
     async def close(self) -> None:
         await self._resp.aclose()
@@ -126,9 +132,9 @@ class HttpxUpstream:
         try:
             resp = await self._client.send(request, stream=True)
         except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(f"the provider at {url} did not answer in time") from exc
+            raise UpstreamTimeout("the provider did not answer in time") from exc
         except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"the provider at {url} is unreachable: {exc}") from exc
+            raise UpstreamUnavailable("the provider is unreachable") from exc
         return _HttpxResponse(resp)
 
     async def close(self) -> None:

@@ -79,7 +79,11 @@ def _user_blocks(content: str | list[ContentPart] | None, param: str) -> str | l
             src = {"type": "base64", "media_type": parsed[0], "data": parsed[1]}
             blocks.append({"type": "document", "source": src})
         else:
-            raise _refuse(f"{where}.type", f"'{part.type}' parts cannot be sent to an Anthropic model")
+            raise _refuse(
+                f"{where}.type",
+                f"'{part.type}' parts cannot be sent to an Anthropic model; "
+                "allowed: text, image_url (with an image_url object), file (with file_data)",
+            )
     return blocks
 
 
@@ -89,9 +93,9 @@ def _tool_input(arguments: str, param: str) -> dict[str, Any]:
     try:
         value = msgspec.json.decode(arguments)
     except msgspec.DecodeError:
-        raise _refuse(param, "must be a JSON object text") from None
+        raise _refuse(param, "must be the text of a JSON object to reach an Anthropic model, e.g. '{}'") from None
     if not isinstance(value, dict):
-        raise _refuse(param, "must be a JSON object text")
+        raise _refuse(param, "must be the text of a JSON object to reach an Anthropic model, e.g. '{}'")
     return value
 
 
@@ -298,7 +302,11 @@ def _openai_tools(req: MessagesRequest, out: dict[str, Any]) -> None:
     tools = []
     for i, tool in enumerate(req.tools):
         if tool.type not in (None, "custom"):
-            raise _refuse(f"tools[{i}].type", f"server tool '{tool.type}' cannot run on an OpenAI model")
+            raise _refuse(
+                f"tools[{i}].type",
+                f"server tool '{tool.type}' cannot run on an OpenAI model; "
+                "only custom tools (no type, or 'custom') can",
+            )
         fn: dict[str, Any] = {"name": tool.name, "parameters": tool.input_schema or {"type": "object"}}
         if tool.description:
             fn["description"] = tool.description

@@ -65,6 +65,11 @@ class _Recorded:
         self.usage: dict[str, Any] | None = None
         self.finish_reason: str | None = None
         self.error: str | None = None
+        # The dialect's end-of-stream marker arrived (OpenAI ``[DONE]``, Anthropic ``message_stop``).
+        self.done = False
+        # The provider's closing usage arrived (Anthropic: a message_delta with usage; OpenAI: the
+        # usage chunk). Without it, output is counted from the streamed text (an estimate).
+        self.usage_final = False
 
     @property
     def text(self) -> str:
@@ -95,6 +100,7 @@ class _AnthropicRecorded(_Recorded):
                 merged = dict(self.usage or {})
                 merged.update((k, v) for k, v in e.usage.items() if v is not None)
                 self.usage = merged
+                self.usage_final = True
         elif kind == "content_block_start" and e.content_block is not None:
             block = e.content_block
             if block.type == "text" and block.text:
@@ -109,6 +115,8 @@ class AnthropicStreamObserver(_AnthropicRecorded):
     def observe(self, ev: SSEEvent) -> bool:
         """Record what ``ev`` says; always True (every Anthropic event goes to the client)."""
         if ev.event in _SKIP_ANTHROPIC:
+            if ev.event == "message_stop":
+                self.done = True
             return True
         try:
             e = _A_DECODER.decode(ev.data)
@@ -116,6 +124,8 @@ class AnthropicStreamObserver(_AnthropicRecorded):
             return True
         if e.type == "error":
             self.error = _error_message(e.error, "upstream error")[0]
+        elif e.type == "message_stop":
+            self.done = True
         else:
             self._absorb(e)
         return True
@@ -187,6 +197,7 @@ class AnthropicToOpenAIStream(_AnthropicRecorded):
 
     def _close(self) -> list[bytes]:
         self._done = True
+        self.done = True
         if not self._include_usage:
             return [OPENAI_DONE]
         usage = anthropic_usage_to_openai(self.usage)
@@ -205,6 +216,7 @@ class _OpenAIRecorded(_Recorded):
     def _absorb(self, c: OpenAIChunk) -> None:
         if c.usage is not None:
             self.usage = c.usage
+            self.usage_final = True
         for choice in c.choices or ():
             d = choice.delta
             if d is not None:
@@ -230,6 +242,7 @@ class OpenAIStreamObserver(_OpenAIRecorded):
     def observe(self, ev: SSEEvent) -> bool:
         """Record what ``ev`` says; False when the event must be withheld from the client."""
         if ev.data == b"[DONE]":
+            self.done = True
             return True
         try:
             c = _O_DECODER.decode(ev.data)
@@ -338,6 +351,7 @@ class OpenAIToAnthropicStream(_OpenAIRecorded):
 
     def _close(self) -> list[bytes]:
         self._done = True
+        self.done = True
         out: list[bytes] = [] if self._started else [self._start()]
         self._close_block(out)
         delta = {"stop_reason": openai_finish_to_anthropic(self.finish_reason), "stop_sequence": None}

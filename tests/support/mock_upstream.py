@@ -30,6 +30,8 @@ class Script:
     delay_s: float = 0.0
     event_interval_s: float = 0.0
     break_after: int | None = None  # close the connection after this many events
+    raw: bytes | None = None  # a body sent as is, with ``content_type`` (e.g. an HTML error page)
+    content_type: str = "application/json"
 
 
 @dataclass
@@ -102,6 +104,8 @@ class MockUpstream:
     async def _play(self, request: web.Request, script: Script) -> web.StreamResponse:
         if script.delay_s:
             await asyncio.sleep(script.delay_s)
+        if script.raw is not None:
+            return web.Response(status=script.status, body=script.raw, content_type=script.content_type)
         if script.events is None:
             return web.Response(
                 status=script.status, body=_enc.encode(script.body or {}), content_type="application/json"

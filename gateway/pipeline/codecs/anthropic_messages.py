@@ -26,6 +26,8 @@ class AnthropicMessagesCodec:
     dialect: Dialect = "anthropic"
     endpoint = "messages"
     stream_end = b""  # the error event is itself terminal
+    # Not anthropic-version: the gateway speaks (and translates) one version of the API.
+    forwarded_headers = frozenset(("anthropic-beta",))
 
     def parse(self, body: bytes) -> ParsedRequest:
         raw, req = parse_anthropic_request(body)
@@ -41,6 +43,7 @@ class AnthropicMessagesCodec:
             model=req.model,
             stream=bool(req.stream),
             max_output_tokens=req.max_tokens,
+            max_output_field="max_tokens",
             include_usage=False,
             turns=turns,
             n_tools=n_tools,

@@ -36,6 +36,7 @@ class ParsedRequest:
         model: The model the client asked for (a catalog id or ``auto``).
         stream: Whether the client asked for a stream.
         max_output_tokens: The client's output bound, or None when it sent none.
+        max_output_field: The body field that carried it (named in a refusal).
         include_usage: OpenAI clients: ``stream_options.include_usage`` (False elsewhere).
         turns: The conversation as ``(role, text)`` turns (what the router scores).
         n_tools: Tool definitions offered.
@@ -47,6 +48,7 @@ class ParsedRequest:
     model: str
     stream: bool
     max_output_tokens: int | None
+    max_output_field: str
     include_usage: bool
     turns: list[tuple[str, str]]
     n_tools: int
@@ -72,6 +74,8 @@ class StreamObserver(Protocol):
     usage: dict[str, Any] | None
     finish_reason: str | None
     error: str | None
+    done: bool  # the dialect's end-of-stream marker arrived
+    usage_final: bool  # the provider's closing usage arrived
 
     @property
     def text(self) -> str: ...
@@ -90,6 +94,9 @@ class Codec(Protocol):
     dialect: Dialect
     endpoint: str  # metrics label: "chat" | "messages"
     stream_end: bytes  # what closes a stream after an error frame (b"" when nothing does)
+    # Client headers this dialect's providers define that go upstream as sent (feature flags
+    # such as ``anthropic-beta``); never credentials, account selectors or hop-by-hop headers.
+    forwarded_headers: frozenset[str]
 
     def parse(self, body: bytes) -> ParsedRequest:
         """Decode and validate a client body (raises ``RequestValidationError``)."""

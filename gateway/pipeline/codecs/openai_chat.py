@@ -26,6 +26,8 @@ class OpenAIChatCodec:
     dialect: Dialect = "openai"
     endpoint = "chat"
     stream_end = OPENAI_DONE
+    # Not openai-organization / openai-project: they pick the account the gateway's key bills.
+    forwarded_headers = frozenset(("openai-beta",))
 
     def parse(self, body: bytes) -> ParsedRequest:
         raw, req = parse_openai_request(body)
@@ -41,6 +43,7 @@ class OpenAIChatCodec:
             model=req.model,
             stream=bool(req.stream),
             max_output_tokens=req.max_completion_tokens or req.max_tokens,
+            max_output_field="max_completion_tokens" if req.max_completion_tokens else "max_tokens",
             include_usage=req.include_usage,
             turns=turns,
             n_tools=n_tools,

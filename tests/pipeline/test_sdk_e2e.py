@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from gateway.accounts import BootstrapResult
-from tests.proxy.helpers import only_usage_row, usage_rows
+from tests.pipeline.helpers import only_usage_row, usage_rows
 from tests.support.mock_upstream import (
     MockUpstream,
     Script,
