@@ -127,6 +127,7 @@ class LeaseBudgetGuard:
         self._leases: dict[tuple[str, date], _Lease] = {}
         self._alerted: set[tuple[str, date, int]] = set()
         self._db_ok = True
+        self._inflight: dict[str, int] = {}  # scope -> worst case of admitted, unsettled calls here
 
     # --- request path ---------------------------------------------------------------------
     def worst_case(self, req: PolicyRequest) -> int:
@@ -153,12 +154,22 @@ class LeaseBudgetGuard:
         except BaseException:
             self._give_local(holds, month)  # a later scope refused: earlier holds go back
             raise
+        for h in holds:
+            self._inflight[h.scope] = self._inflight.get(h.scope, 0) + h.amount
         return LeaseTicket(tuple(holds), month)
 
     def settle(self, ticket: object, cost_millicents: int) -> None:
         """A recorded call's holds are released by the batch landing its row; others come back here."""
-        if isinstance(ticket, LeaseTicket) and not ticket.recorded:
+        if not isinstance(ticket, LeaseTicket):
+            return
+        for h in ticket.budget_holds:
+            self._inflight[h.scope] = self._inflight.get(h.scope, 0) - h.amount
+        if not ticket.recorded:
             self._give_local(ticket.budget_holds, ticket.month)
+
+    def inflight_millicents(self, organization_id: str) -> int:
+        """Worst case of the organization's calls admitted here and not yet settled."""
+        return self._inflight.get("org:" + organization_id, 0)
 
     def _give_local(self, holds: Sequence[BudgetHold], month: date) -> None:
         for h in holds:
