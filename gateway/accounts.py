@@ -144,8 +144,15 @@ def create_key(
     name: str = "default",
     created_by: str | None = None,
     expires_in_days: int | None = None,
+    rpm_limit: int | None = None,
+    tpm_limit: int | None = None,
+    max_parallel: int | None = None,
+    budget_millicents: int | None = None,
 ) -> str:
-    """Mint and store a key; return it (the only time it exists in clear)."""
+    """Mint and store a key; return it (the only time it exists in clear).
+
+    The optional limits are the key's own rate limits and hard monthly budget (issue 11).
+    """
     key, prefix, digest = generate_key()
     expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
     row = conn.execute(
@@ -154,6 +161,17 @@ def create_key(
         (org_id, user_id, name, prefix, digest, created_by, expires),
     ).fetchone()
     assert row is not None
+    if any(v is not None for v in (rpm_limit, tpm_limit, max_parallel, budget_millicents)):
+        for name, value in (("--rpm", rpm_limit), ("--tpm", tpm_limit), ("--max-parallel", max_parallel)):
+            if value is not None and value < 1:
+                raise AccountError(f"{name} must be at least 1")
+        if budget_millicents is not None and budget_millicents < 0:
+            raise AccountError("--budget-usd must not be negative")
+        conn.execute(
+            "UPDATE gateway_api_keys SET rpm_limit = %s, tpm_limit = %s, max_parallel = %s, "
+            "monthly_budget_millicents = %s WHERE id = %s",
+            (rpm_limit, tpm_limit, max_parallel, budget_millicents, row[0]),
+        )
     audit(conn, created_by or user_id, "api_key.created", "api_key", str(row[0]), "create")
     return key
 

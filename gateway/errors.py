@@ -35,11 +35,34 @@ class GatewayError(Exception):
     # Headers the error response carries besides the defaults (e.g. X-Gateway-Attempts).
     extra_headers: dict[str, str] | None = None
 
-    def __init__(self, message: str, *, code: str | None = None, param: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        retry_after_s: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
         self.param = param
+        if retry_after_s is not None:
+            self.retry_after_s = float(max(1, retry_after_s))
+        if headers:
+            self.extra_headers = dict(headers)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The extra response headers, with ``Retry-After`` when the error names a wait.
+
+        ``gateway.http.errors.error_headers`` adds the default wait on 429/503 that name none.
+        """
+        out = dict(self.extra_headers or {})
+        if self.retry_after_s is not None:
+            out["retry-after"] = str(max(1, round(self.retry_after_s)))
+        return out
 
 
 class InvalidRequest(GatewayError):

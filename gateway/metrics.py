@@ -75,6 +75,18 @@ class Metrics:
         self.fallbacks = Counter(
             "gateway_fallbacks", "Requests a fallback model served", ["from_model", "to_model"], registry=r
         )
+        self.rate_limited = Counter(
+            "gateway_rate_limited", "Requests refused by a rate limit", ["scope", "kind"], registry=r
+        )
+        self.limiter_failures = Counter(
+            "gateway_rate_limiter_failures", "Rate-limit checks that could not reach Redis", ["mode"], registry=r
+        )
+        self.auth_throttled = Counter(
+            "gateway_auth_throttled", "Requests refused after repeated failed authentication", registry=r
+        )
+        self.stale_principals = Counter(
+            "gateway_principal_cache_stale_served", "Cached principals served stale (revalidating)", registry=r
+        )
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
     def watch_deployments(self, deployments: dict[str, list[Any]], clock: Callable[[], float]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from gateway.auth.jwt import JWTVerifier
 from gateway.auth.resolver import PrincipalResolver
 from gateway.catalog import Catalog
 from gateway.config import GatewayConfig, ProviderEntry
+from gateway.limits.auth_throttle import AuthThrottle
 from gateway.metrics import Metrics
 from gateway.observe.tracing import NoTracing, Tracing
 from gateway.pipeline.admission import Admission
@@ -62,6 +64,8 @@ class Services:
     conversations: ConversationGate
     database_url: str
     loop: asyncio.AbstractEventLoop
+    # Failed-authentication throttling per client address (issue 11); off unless given.
+    auth_throttle: AuthThrottle = field(default_factory=lambda: AuthThrottle(0))
     # Long-running tasks other collaborators start (e.g. the alert mailer); the lifespan
     # cancels them at shutdown.
     background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -71,6 +75,8 @@ class Services:
     tracing: Tracing = field(default_factory=NoTracing)
     # Resilience: each catalog model's deployments (their circuits are per-process state).
     deployments: dict[str, list[Deployment]] = field(default_factory=dict)
+    # Run at shutdown after the write queue drained (e.g. budget leases given back).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 _PROVIDER_CLASSES: dict[str, type[OpenAIProvider] | type[AnthropicProvider]] = {

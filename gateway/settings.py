@@ -91,6 +91,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Retry-After on the gateway's own 503s (database away, no deployment available).
     service_retry_after_s: float = 2.0
 
+    # Limits (issue 11).
+    redis_url: str | None = None
+    redis_prefix: str = "gw:"
+    rate_limit_failure: str = "open"  # open | closed: what rate limits do when Redis is away
+    auth_failures_per_min: int = 20  # failed authentications per client address (0 = no throttle)
+    cache_stale_s: float = 600.0  # how long a cached principal may serve while revalidating
+    budget_outage: str = "lease"  # lease | closed: budgets while the database is away
+    budget_lease_fraction: float = 0.1
+    budget_lease_ttl_s: float = 60.0
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment (or a given mapping, for tests)."""
@@ -126,7 +136,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         log_format = (opt("GATEWAY_LOG_FORMAT") or "text").lower()
         if log_format not in ("text", "json"):
             raise SettingsError(f"GATEWAY_LOG_FORMAT must be text or json, got {log_format!r}")
+        rate_failure = (opt("GATEWAY_RATE_LIMIT_FAILURE") or "open").lower()
+        if rate_failure not in ("open", "closed"):
+            raise SettingsError(f"GATEWAY_RATE_LIMIT_FAILURE must be open or closed, got {rate_failure!r}")
+        outage = (opt("GATEWAY_BUDGET_OUTAGE") or "lease").lower()
+        if outage not in ("lease", "closed"):
+            raise SettingsError(f"GATEWAY_BUDGET_OUTAGE must be lease or closed, got {outage!r}")
+        fraction = num("GATEWAY_BUDGET_LEASE_FRACTION", 0.1)
+        if not 0 < fraction <= 1:
+            raise SettingsError(f"GATEWAY_BUDGET_LEASE_FRACTION must be in (0, 1], got {fraction}")
         return cls(
+            redis_url=opt("REDIS_URL"),
+            redis_prefix=opt("GATEWAY_REDIS_PREFIX") or "gw:",
+            rate_limit_failure=rate_failure,
+            auth_failures_per_min=int(num("GATEWAY_AUTH_FAILURES_PER_MIN", 20)),
+            cache_stale_s=num("GATEWAY_CACHE_STALE_S", 600.0),
+            budget_outage=outage,
+            budget_lease_fraction=fraction,
+            budget_lease_ttl_s=num("GATEWAY_BUDGET_LEASE_TTL_S", 60.0),
             database_url=opt("DATABASE_URL"),
             host=opt("GATEWAY_HOST") or "127.0.0.1",
             port=int(num("GATEWAY_PORT", 8080)),

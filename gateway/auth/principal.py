@@ -11,6 +11,15 @@ class GroupPolicy(msgspec.Struct, frozen=True):
     system_prompt: str | None
 
 
+class Limits(msgspec.Struct, frozen=True):
+    """Rate limits and hard monthly budget of one scope (a key or a user); None = no limit."""
+
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    max_parallel: int | None = None
+    monthly_budget_millicents: int | None = None
+
+
 class OrgPolicy(msgspec.Struct, frozen=True):
     organization_id: str
     allowed_tiers: tuple[str, ...]
@@ -20,6 +29,9 @@ class OrgPolicy(msgspec.Struct, frozen=True):
     monthly_budget_millicents: int | None
     budget_alert_threshold: int
     budget_hard_limit: bool
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    max_parallel: int | None = None
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -31,6 +43,8 @@ class Principal(msgspec.Struct, frozen=True):
     groups: tuple[GroupPolicy, ...] = ()
     key_id: str | None = None  # set when authenticated by API key
     auth: str = "api_key"  # api_key | jwt
+    user_limits: Limits = msgspec.field(default_factory=Limits)
+    key_limits: Limits = msgspec.field(default_factory=Limits)
 
     @property
     def is_admin(self) -> bool:

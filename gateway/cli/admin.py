@@ -45,6 +45,10 @@ def add_admin_commands(sub: Any) -> None:
     s.add_argument("--tiers", help="comma-separated allowed tiers: basic,standard,premium")
     s.add_argument("--budget-usd", help="monthly budget in USD, or 'none' to remove it")
     s.add_argument("--alert-pct", type=int)
+    s.add_argument("--rpm", help="requests per minute (organization, or --user's), or 'none'")
+    s.add_argument("--tpm", help="input+output tokens per minute, or 'none'")
+    s.add_argument("--max-parallel", help="concurrent requests, or 'none'")
+    s.add_argument("--user", help="user e-mail or id: --rpm/--tpm/--max-parallel/--budget-usd apply to this user")
     hard = s.add_mutually_exclusive_group()
     hard.add_argument("--hard-limit", dest="hard_limit", action="store_true", default=None)
     hard.add_argument("--no-hard-limit", dest="hard_limit", action="store_false")
@@ -85,8 +89,42 @@ async def _run(args: argparse.Namespace, url: str, known: set[str]) -> Any:
         return await apply_patch(conn, org_id, str(actor[0]), await _patch(conn, org_id, args), known)
 
 
+def _limit(value: str | None, name: str) -> int | None:
+    if value is None or value.lower() == "none":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise AccountError(f"{name} wants a whole number or 'none', got {value!r}") from None
+
+
+async def _user_patch(conn: Any, org_id: str, args: argparse.Namespace) -> PolicyPatch:
+    row = await (
+        await conn.execute(
+            "SELECT id::text FROM users WHERE organization_id = %s AND (lower(email) = lower(%s) OR id::text = %s)",
+            (org_id, args.user, args.user),
+        )
+    ).fetchone()
+    if row is None:
+        raise AccountError(f"no user {args.user!r} in this organization")
+    change: dict[str, Any] = {}
+    for flag, field in (("rpm", "rpm_limit"), ("tpm", "tpm_limit"), ("max_parallel", "max_parallel")):
+        if getattr(args, flag) is not None:
+            change[field] = _limit(getattr(args, flag), "--" + flag.replace("_", "-"))
+    if args.budget_usd is not None:
+        change["monthly_budget_usd"] = None if args.budget_usd.lower() == "none" else args.budget_usd
+    if not change:
+        raise AccountError("nothing to change for the user: give --rpm, --tpm, --max-parallel or --budget-usd")
+    return msgspec.convert({"user_limits": {str(row[0]): change}}, PolicyPatch)
+
+
 async def _patch(conn: Any, org_id: str, args: argparse.Namespace) -> PolicyPatch:
+    if args.user is not None:
+        return await _user_patch(conn, org_id, args)
     fields: dict[str, Any] = {}
+    for flag, field in (("rpm", "rpm_limit"), ("tpm", "tpm_limit"), ("max_parallel", "max_parallel")):
+        if getattr(args, flag) is not None:
+            fields[field] = _limit(getattr(args, flag), "--" + flag.replace("_", "-"))
     if args.tiers is not None:
         fields["allowed_tiers"] = [t.strip() for t in args.tiers.split(",") if t.strip()]
     if args.budget_usd is not None:
@@ -108,6 +146,7 @@ async def _patch(conn: Any, org_id: str, args: argparse.Namespace) -> PolicyPatc
         fields["model_tier_assignments"] = assignments
     if not fields:
         raise AccountError(
-            "nothing to change: give --tiers, --budget-usd, --alert-pct, --[no-]hard-limit or --model-tier"
+            "nothing to change: give --tiers, --budget-usd, --alert-pct, --[no-]hard-limit, --model-tier, "
+            "--rpm, --tpm or --max-parallel"
         )
     return msgspec.convert(fields, PolicyPatch)

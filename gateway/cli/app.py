@@ -20,7 +20,7 @@ from gateway.db.migrate import MigrationError, migrate
 from gateway.model_tier import MODEL_TIERS
 from gateway.observe.logs import configure_logging
 from gateway.settings import Settings, SettingsError, export_database_url
-from pricing.money import MoneyError, parse_usd
+from pricing.money import MoneyError, parse_usd, usd_to_millicents
 
 log = logging.getLogger("gateway")
 
@@ -135,7 +135,15 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
             user_id, org = row[0]
             with conn.transaction():
                 key = accounts.create_key(
-                    conn, org_id=org, user_id=user_id, name=args.name, expires_in_days=args.expires_days
+                    conn,
+                    org_id=org,
+                    user_id=user_id,
+                    name=args.name,
+                    expires_in_days=args.expires_days,
+                    rpm_limit=args.rpm,
+                    tpm_limit=args.tpm,
+                    max_parallel=args.max_parallel,
+                    budget_millicents=None if args.budget_usd is None else usd_to_millicents(args.budget_usd),
                 )
             print(json.dumps({"organization_id": org, "user_id": user_id, "api_key": key}))
         elif args.keys_cmd == "list":
@@ -177,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument("--org")
     kc.add_argument("--name", default="default")
     kc.add_argument("--expires-days", type=int)
+    kc.add_argument("--rpm", type=int, help="requests per minute for this key")
+    kc.add_argument("--tpm", type=int, help="input+output tokens per minute for this key")
+    kc.add_argument("--max-parallel", type=int, help="concurrent requests for this key")
+    kc.add_argument("--budget-usd", type=_money, help="hard monthly budget of this key in USD")
     kl = ks.add_parser("list")
     kl.add_argument("--org")
     kr = ks.add_parser("revoke")

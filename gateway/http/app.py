@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Router
@@ -34,6 +34,10 @@ from gateway.http.models_route import get_model, list_models
 from gateway.http.ops import healthz, metrics, readyz
 from gateway.http.proxy_routes import chat_completions, messages
 from gateway.http.second_opinion_route import second_opinion
+from gateway.limits.auth_throttle import AuthThrottle
+from gateway.limits.guard import RateLimitGuard
+from gateway.limits.local import LocalLimiter
+from gateway.limits.redis_limiter import RedisLimiter
 from gateway.metrics import Metrics
 from gateway.notify import listen
 from gateway.observe.attempt_span import traced_attempt
@@ -128,6 +132,20 @@ async def open_services(
     tracing = build_tracing(settings, span_exporter)
     background: list[asyncio.Task[None]] = []
     budget = (budget_factory or build_budget_guard)(settings, pool, queue, prices, background)
+    # Rate limits: shared through Redis when REDIS_URL is set, else per process.
+    redis_limiter = RedisLimiter.from_url(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+    limits = RateLimitGuard(
+        redis_limiter if redis_limiter is not None else LocalLimiter(),
+        m,
+        failure_mode=settings.rate_limit_failure,
+        slot_ttl_s=settings.upstream_timeout_s + 60.0,
+    )
+    background.append(asyncio.create_task(limits.run(), name="rate-limit-settlement"))
+    # Run after the write queue drained at shutdown: the last holds have landed by then.
+    closers: list[Callable[[], Awaitable[None]]] = [limits.close]
+    budget_close = getattr(budget, "close", None)
+    if budget_close is not None:
+        closers.append(budget_close)
     live = providers if providers is not None else build_providers(settings, config, client)
     deployments: dict[str, list[Deployment]] = {}
     attempt: Attempt = ProviderAttempt(m)
@@ -158,13 +176,13 @@ async def open_services(
         providers=live,
         deployments=deployments,
         prices=prices,
-        resolver=PrincipalResolver(pool, settings.principal_cache_ttl_s),
+        resolver=PrincipalResolver(pool, settings.principal_cache_ttl_s, settings.cache_stale_s, m),
         jwt=JWTVerifier(settings),
         queue=queue,
         metrics=m,
         router_store=RouterConfigStore(pool),
         budget=budget,
-        admission=build_admission(budget),
+        admission=build_admission(budget, limits),
         attempt=attempt,
         strategies=strategies if strategies is not None else _strategies(config),
         conversations=ConversationGate(pool),
@@ -173,11 +191,16 @@ async def open_services(
         background=background,
         tracing=tracing,
         token_counter=TokenCounter(settings.tiktoken_cache_dir),
+        auth_throttle=AuthThrottle(settings.auth_failures_per_min, redis_limiter),
+        closers=closers,
     )
 
     def on_notify(payload: str) -> None:
         if payload in ("all", "principals"):
             services.resolver.invalidate()
+        if payload == "reconnect":
+            # A notification may have been missed: revalidate, but keep serving meanwhile.
+            services.resolver.mark_stale()
         if payload in ("all", "router"):
             services.router_store.invalidate()
 
@@ -191,6 +214,11 @@ async def open_services(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await queue.drain()
+        for close in services.closers:
+            try:
+                await close()
+            except Exception:  # one closer failing must not skip the others (logged)
+                log.exception("shutdown step failed")
         await client.close()
         await pool.close()
         tracing.shutdown()

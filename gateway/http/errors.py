@@ -66,7 +66,14 @@ def as_gateway_error(exc: Exception) -> GatewayError:
         return exc
     if isinstance(exc, psycopg.OperationalError | PoolTimeout):
         # The database is away: callers get a retryable 503; writes already accepted are spooled.
-        return ServiceUnavailable("the gateway cannot reach its database right now; retry shortly")
+        if isinstance(exc, PoolTimeout):
+            # A wait for a pooled connection is not proof of an outage (they may all be busy).
+            return ServiceUnavailable(
+                "the gateway could not get a database connection in time; retry shortly",
+                code="database_wait",
+                retry_after_s=1,
+            )
+        return ServiceUnavailable("the gateway cannot reach its database right now; retry shortly", retry_after_s=2)
     if isinstance(exc, RequestEntityTooLarge):
         return PayloadTooLarge("the request body is larger than this gateway accepts (GATEWAY_MAX_BODY_BYTES)")
     if isinstance(exc, NotFoundException):

@@ -51,7 +51,7 @@ def _start(status: int, fixed: list[tuple[bytes, bytes]], headers: dict[str, str
 class AsgiDoor:
     """The pipeline's ``Door`` over one ASGI HTTP connection."""
 
-    __slots__ = ("_receive", "_send", "headers", "started", "status")
+    __slots__ = ("_receive", "_send", "client_address", "headers", "started", "status")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._receive = receive
@@ -62,6 +62,9 @@ class AsgiDoor:
         }
         self.started = False
         self.status: int | None = None
+        # The peer address, for throttling failed authentication (issue 11).
+        client = scope.get("client")
+        self.client_address: str = str(client[0]) if client else "-"
 
     async def read_body(self, limit: int) -> bytes:
         announced = self.headers.get("content-length")

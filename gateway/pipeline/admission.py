@@ -22,6 +22,7 @@ from typing import Protocol
 
 from gateway.policy.budget import BudgetGuard, BudgetTicket
 from gateway.policy.request import CallOutcome, PolicyRequest
+from gateway.store.records import BudgetHold
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,16 @@ class _BudgetHold:
 
     def release(self, outcome: CallOutcome) -> None:
         self.guard.settle(self.ticket, outcome.cost_millicents)
+
+    @property
+    def budget_holds(self) -> tuple[BudgetHold, ...]:
+        """Lease holds the usage row carries, so the batch that lands it releases them."""
+        return tuple(getattr(self.ticket, "budget_holds", ()))
+
+    def mark_recorded(self) -> None:
+        mark = getattr(self.ticket, "mark_recorded", None)
+        if mark is not None:
+            mark()
 
 
 class BudgetStep:
@@ -104,6 +115,17 @@ def release_all(holds: Sequence[Hold], outcome: CallOutcome) -> None:
             log.exception("releasing an admission hold failed (%s)", type(hold).__name__)
 
 
-def build_admission(budget: BudgetGuard) -> Admission:
-    """Today's steps, in order."""
-    return Admission((BudgetStep(budget),))
+def recorded_budget_holds(holds: Sequence[Hold]) -> tuple[BudgetHold, ...]:
+    """The lease holds of a call whose usage row is being queued (each marked as travelling on it)."""
+    out: list[BudgetHold] = []
+    for hold in holds:
+        found = getattr(hold, "budget_holds", ())
+        if found:
+            out.extend(found)
+            hold.mark_recorded()  # type: ignore[attr-defined]
+    return tuple(out)
+
+
+def build_admission(budget: BudgetGuard, limits: AdmissionStep | None = None) -> Admission:
+    """The steps in order: rate limits (one Redis round trip, or local), then the budget."""
+    return Admission((limits, BudgetStep(budget)) if limits is not None else (BudgetStep(budget),))

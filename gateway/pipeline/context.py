@@ -101,6 +101,10 @@ class RequestContext:
         if self.conversation_id is not None:
             headers["x-conversation-id"] = self.conversation_id
         headers.update(call.attempt_headers())
+        for hold in call.holds:  # x-ratelimit-* from the rate-limit step, when limits apply
+            extra = getattr(hold, "response_headers", None)
+            if extra:
+                headers.update(extra)
         return headers
 
 

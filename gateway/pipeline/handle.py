@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from gateway.config import ModelEntry
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import GatewayError, InvalidRequest, Unauthenticated
 from gateway.http.errors import as_gateway_error, error_headers
 from gateway.observe.logs import request_id as log_request_id
 from gateway.pipeline.codecs import Codec, ParsedRequest
@@ -175,7 +175,13 @@ async def _run(
     services: Services, codec: Codec, door: Door, request_id: str, started: float, opened: list[Settlement]
 ) -> None:
     headers = door.headers
-    principal = await authenticate(services, headers)
+    address = getattr(door, "client_address", "-")
+    services.auth_throttle.check(address)
+    try:
+        principal = await authenticate(services, headers)
+    except Unauthenticated:
+        await services.auth_throttle.failed(address)
+        raise
     body = await door.read_body(services.settings.max_body_bytes)
     parsed = codec.parse(body)
     ctx = RequestContext(

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from gateway.errors import GatewayError
-from gateway.pipeline.admission import release_all
+from gateway.pipeline.admission import recorded_budget_holds, release_all
 from gateway.pipeline.codecs import CODECS
 from gateway.pipeline.context import CallOutcomeRecord, ModelCall, RequestContext
 from gateway.pipeline.conversations import turn_append
@@ -27,6 +27,7 @@ from gateway.pipeline.door import ClientGone
 from gateway.policy.request import CallOutcome
 from gateway.store.records import DecisionRecord, KeyTouch, UsageRecord
 from pricing import Usage, cost_millicents
+from pricing.money import usd_float
 
 if TYPE_CHECKING:
     from gateway.services import Services
@@ -169,7 +170,7 @@ class Settlement:
                     {
                         "gen_ai.response.model": call.entry.id,
                         "gateway.tier": call.model_tier,
-                        "gateway.cost_usd": cost / 100_000,
+                        "gateway.cost_usd": usd_float(cost),
                         "gateway.cost_millicents": cost,
                         "gen_ai.usage.input_tokens": measured.input_tokens
                         + measured.cache_write_tokens
@@ -242,6 +243,8 @@ class Settlement:
                 ttft_ms=ttft_ms,
                 reserved_millicents=call.reserved_millicents,
                 deployment=call.deployment,
+                holds=recorded_budget_holds(call.holds),
+                api_key_id=principal.key_id,
             )
         )
         for record in billable_attempts(services, ctx, call):

@@ -27,7 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from gateway.errors import BudgetExhausted
 from gateway.policy.alerts import AlertMailer, record_crossings
-from gateway.policy.budget import BudgetTicket
+from gateway.policy.budget import BudgetGuard, BudgetTicket
 from gateway.policy.budget_state import Counter, apply_usage_batch, month_of, next_month, read_counter, reserve
 from gateway.policy.request import PolicyRequest
 from gateway.policy.sendgrid import SendGridClient
@@ -234,7 +234,7 @@ def build_budget_guard(
     *,
     guard_options: dict[str, Any] | None = None,
     mailer_options: dict[str, Any] | None = None,
-) -> MonthlyBudgetGuard:
+) -> BudgetGuard:
     """The guard the app uses; starts the alert sender when SendGrid is configured.
 
     The sender's task is appended to ``background`` (the lifespan cancels those at shutdown).
@@ -250,16 +250,34 @@ def build_budget_guard(
         mailer = AlertMailer(pool, client, **(mailer_options or {}))
         task = asyncio.get_running_loop().create_task(_run_mailer(mailer, http), name="budget-alert-mailer")
         background.append(task)
-    guard = MonthlyBudgetGuard(
+    options = dict(guard_options or {})
+    if options.pop("legacy", False):  # the pre-lease guard, kept for comparison benchmarks
+        legacy = MonthlyBudgetGuard(
+            pool,
+            queue,
+            prices,
+            email_enabled=mailer is not None,
+            mailer=mailer,
+            reservation_ttl_s=settings.upstream_timeout_s + 120.0,
+            **options,
+        )
+        queue.add_hook(legacy.on_batch)
+        return legacy
+    from gateway.policy.lease_guard import LeaseBudgetGuard  # it imports helpers from this module
+
+    guard = LeaseBudgetGuard(
         pool,
         queue,
         prices,
         email_enabled=mailer is not None,
         mailer=mailer,
-        reservation_ttl_s=settings.upstream_timeout_s + 120.0,
-        **(guard_options or {}),
+        lease_fraction=settings.budget_lease_fraction,
+        lease_ttl_s=settings.budget_lease_ttl_s,
+        outage=settings.budget_outage,
+        **options,
     )
     queue.add_hook(guard.on_batch)
+    background.append(asyncio.get_running_loop().create_task(guard.run(), name="budget-leases"))
     return guard
 
 

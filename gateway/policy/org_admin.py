@@ -18,6 +18,7 @@ import msgspec
 from gateway.errors import InvalidRequest, NotFound
 from gateway.model_tier import MODEL_TIERS
 from gateway.policy.budget_state import days_left, expire_reservations, month_of, next_month, read_counter
+from gateway.policy.limits_admin import UserLimitsPatch, UserLimitsView, apply_limits, read_org_limits, validate
 from pricing.money import MoneyError, parse_usd, usd_cents_text, usd_to_millicents
 
 _MAX_BUDGET = Decimal("99999999.99")  # DECIMAL(10,2)
@@ -33,6 +34,11 @@ class PolicyView(msgspec.Struct, frozen=True):
     monthly_budget_usd: str | None
     budget_alert_threshold: int
     budget_hard_limit: bool
+    # Rate limits (null: none) and per-user limits and budgets, keyed by user id.
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    max_parallel: int | None = None
+    user_limits: dict[str, UserLimitsView] = msgspec.field(default_factory=dict)
 
 
 class PolicyPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -47,6 +53,11 @@ class PolicyPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     monthly_budget_usd: str | float | int | msgspec.UnsetType | None = msgspec.UNSET
     budget_alert_threshold: int | msgspec.UnsetType = msgspec.UNSET
     budget_hard_limit: bool | msgspec.UnsetType = msgspec.UNSET
+    rpm_limit: int | msgspec.UnsetType | None = msgspec.UNSET
+    tpm_limit: int | msgspec.UnsetType | None = msgspec.UNSET
+    max_parallel: int | msgspec.UnsetType | None = msgspec.UNSET
+    # user id -> that user's limits and monthly budget (merged into what is set).
+    user_limits: dict[str, UserLimitsPatch] | msgspec.UnsetType = msgspec.UNSET
 
 
 class BudgetStatus(msgspec.Struct, frozen=True):
@@ -101,7 +112,19 @@ async def read_policy(conn: Any, organization_id: str) -> PolicyView:
     if row is None:
         raise NotFound(f"organization {organization_id} does not exist", code="organization_not_found")
     oid, tiers, assignments, budget, threshold, hard = row
-    return PolicyView(str(oid), list(tiers), dict(assignments), _budget_text(budget), int(threshold), bool(hard))
+    limits, users = await read_org_limits(conn, organization_id)
+    return PolicyView(
+        str(oid),
+        list(tiers),
+        dict(assignments),
+        _budget_text(budget),
+        int(threshold),
+        bool(hard),
+        rpm_limit=limits["rpm_limit"],
+        tpm_limit=limits["tpm_limit"],
+        max_parallel=limits["max_parallel"],
+        user_limits=users,
+    )
 
 
 def _parse_budget(value: str | float | int | None) -> Decimal | None:
@@ -134,6 +157,7 @@ def _validate(patch: PolicyPatch, known_models: Collection[str]) -> None:
                 )
     if not isinstance(patch.budget_alert_threshold, msgspec.UnsetType) and not 1 <= patch.budget_alert_threshold <= 100:
         raise InvalidRequest("budget_alert_threshold must be between 1 and 100", param="budget_alert_threshold")
+    validate(patch.rpm_limit, patch.tpm_limit, patch.max_parallel, patch.user_limits)
 
 
 async def apply_patch(
@@ -189,6 +213,14 @@ async def apply_patch(
                 await conn.execute(
                     _AUDIT_SQL, (actor_user_id, event, organization_id, organization_id, _json.encode(meta).decode())
                 )
+        limit_changes = {
+            f: getattr(patch, f)
+            for f in ("rpm_limit", "tpm_limit", "max_parallel")
+            if not isinstance(getattr(patch, f), msgspec.UnsetType)
+        }
+        users = {} if isinstance(patch.user_limits, msgspec.UnsetType) else patch.user_limits
+        if limit_changes or users:
+            await apply_limits(conn, organization_id, actor_user_id, limit_changes, users)
         await conn.execute("SELECT pg_notify('gateway_cache', 'principals')")
     return await read_policy(conn, organization_id)
 

@@ -12,6 +12,14 @@ from typing import Any
 import msgspec
 
 
+class BudgetHold(msgspec.Struct, frozen=True, array_like=True):
+    """Worst-case cost one request holds on one budget lease, released when its row lands."""
+
+    lease_id: str
+    scope: str  # org:<uuid> | user:<uuid> | key:<uuid>
+    amount: int
+
+
 class UsageRecord(msgspec.Struct, tag="usage", frozen=True, kw_only=True):
     request_id: str
     organization_id: str
@@ -38,6 +46,9 @@ class UsageRecord(msgspec.Struct, tag="usage", frozen=True, kw_only=True):
     # request's id (this row's request_id is then the attempt's own).
     deployment: str | None = None
     attempt_of: str | None = None
+    # Lease holds to release when this row lands (budget leases, issue 11).
+    holds: tuple[BudgetHold, ...] = ()
+    api_key_id: str | None = None
 
     @property
     def total_tokens(self) -> int:

@@ -143,10 +143,14 @@ def start(
     bootstrap_args: list[str] | None = None,
     name: str = "gateway",
     extra_env: dict[str, str] | None = None,
+    key_args: list[str] | None = None,
+    setup: list[list[str]] | None = None,
 ) -> tuple[Child, str]:
     """Migrate, bootstrap an org and key, serve one worker; return the child and its API key.
 
-    ``extra_env`` adds settings (e.g. ``GATEWAY_RESILIENCE=off``, a ``GATEWAY_CONFIG``).
+    ``extra_env`` adds settings (e.g. ``GATEWAY_RESILIENCE=off``, a ``GATEWAY_CONFIG``); ``key_args``: the
+    load uses a second key made by ``gateway keys create`` with these options (e.g. rate limits and a
+    key budget); ``setup``: further ``gateway`` commands run before serving.
     """
     env = {**_env(db.url, mock_port), **(extra_env or {})}
     _cli(["migrate"], env, cwd)
@@ -155,6 +159,11 @@ def start(
     if line is None:
         raise RuntimeError(f"`gateway bootstrap` printed no JSON line: {out[-500:]!r}")
     key = msgspec.json.decode(line, type=Bootstrap).api_key
+    if key_args is not None:
+        out = _cli(["keys", "create", "--email", "bench@example.com", "--org", "bench", *key_args], env, cwd)
+        key = msgspec.json.decode(out.strip().splitlines()[-1], type=Bootstrap).api_key
+    for args in setup or []:
+        _cli(args, env, cwd)
     cmd = [str(_gateway_exe()), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     child = children.start(name, cmd, cores=cores, env=env, cwd=cwd)
     wait_http_ok(child, "127.0.0.1", port, "/healthz", _READY_TIMEOUT_S)

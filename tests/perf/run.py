@@ -29,7 +29,7 @@ from types import FrameType
 
 import msgspec
 
-from tests.perf import gateway_target, litellm_peer
+from tests.perf import bench_limits, gateway_target, litellm_peer
 from tests.perf.loadgen import measure, run_python, wrk_path
 from tests.perf.procs import Children, free_port, peak_rss_mb, wait_http_ok
 from tests.perf.report import goals, ratios, render
@@ -37,7 +37,7 @@ from tests.perf.results import LoadResult, Report, Scenario, TargetResult
 
 _REPO = Path(__file__).resolve().parents[2]
 _WORKDIR = _REPO / ".gateway" / "bench"
-_TARGETS = ("direct", "floor", "gateway", "gateway-budget", "litellm")
+_TARGETS = ("direct", "floor", "gateway", "gateway-budget", "gateway-limits", "litellm")
 _DIALECTS = {
     # dialect: (path, model, extra headers)
     "openai": ("/v1/chat/completions", "gpt-4o-mini", {}),
@@ -59,6 +59,7 @@ class Options(msgspec.Struct, frozen=True):
     interval_ms: float
     use_wrk: bool
     timeout: float
+    redis_url: str = bench_limits.DEFAULT_REDIS
 
 
 class Target(msgspec.Struct, frozen=True):
@@ -141,6 +142,7 @@ def _parse(argv: list[str] | None) -> Options:
     p.add_argument("--interval-ms", type=float, default=5.0, help="gap between mock stream events")
     p.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, seconds")
+    p.add_argument("--redis-url", default=bench_limits.DEFAULT_REDIS, help="Redis for the gateway-limits target")
     a = p.parse_args(argv)
     only = tuple(x.strip() for x in a.only.split(",") if x.strip())
     unknown = set(only) - set(_TARGETS)
@@ -164,6 +166,7 @@ def _parse(argv: list[str] | None) -> Options:
         interval_ms=a.interval_ms,
         use_wrk=a.loadgen != "python",
         timeout=a.timeout,
+        redis_url=a.redis_url,
     )
 
 
@@ -235,16 +238,20 @@ def _run_targets(
     # "gateway-budget": the same gateway with a monthly budget and a hard limit, far from the
     # limit, to show what enforcement costs on the common path. Each target gets its own
     # database; the embedded server (if this run started it) stops after the last one.
+    # "gateway-limits": budget leases (org and key hard budgets, far from the limit) and rate
+    # limits on the key and the organization, shared through Redis (bench_limits.py).
     databases: list[gateway_target.BenchDatabase] = []
+    hard = ["--budget-usd", "1000000", "--hard-limit"]
     try:
-        for name, extra in (("gateway", []), ("gateway-budget", ["--budget-usd", "1000000", "--hard-limit"])):
+        for name, extra in (("gateway", []), ("gateway-budget", hard), ("gateway-limits", hard)):
             if name not in opts.only:
                 continue
 
-            def gateway(port: int, extra: list[str] = extra) -> tuple[int, dict[str, str]]:
+            def gateway(port: int, extra: list[str] = extra, name: str = name) -> tuple[int, dict[str, str]]:
                 databases.append(gateway_target.BenchDatabase(_WORKDIR / "pgdata"))
+                limits = bench_limits.gateway_options(opts.redis_url) if name == "gateway-limits" else {}  # fmt: skip
                 child, key = gateway_target.start(
-                    children, databases[-1], port, mock_port, server, _REPO, bootstrap_args=extra
+                    children, databases[-1], port, mock_port, server, _REPO, bootstrap_args=extra, **limits
                 )
                 return child.pid, {"Authorization": f"Bearer {key}"}
 
@@ -265,6 +272,8 @@ def _run_targets(
 
         serve("litellm", litellm, opts.peer_duration)
         notes.append(f"litellm throughput loads capped at {opts.peer_duration:g}s")
+    if "gateway-limits" in opts.only:
+        notes.extend(bench_limits.notes(results, opts.redis_url))
     return results, notes
 
 

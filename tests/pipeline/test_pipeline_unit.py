@@ -19,7 +19,7 @@ from gateway.pipeline.codecs import ANTHROPIC_MESSAGES, OPENAI_CHAT
 from gateway.pipeline.handle import handle
 from gateway.pipeline.resolve import Resolved
 from gateway.pipeline.strategy import Exchange, SingleStrategy, Strategy
-from gateway.policy.budget_guard import MonthlyBudgetGuard
+from gateway.policy.lease_guard import LeaseBudgetGuard
 from gateway.services import Services
 from gateway.settings import Settings, SettingsError
 from tests.pipeline.harness import MemoryDoor, Reply, ScriptedProvider, run
@@ -195,7 +195,7 @@ async def test_an_unexpected_error_after_admission_settles_once_and_releases_the
     open_rows = conn.execute("SELECT count(*) FROM gateway_budget_reservations WHERE released_at IS NULL").fetchone()
     assert open_rows == (0,)
     guard = h.services.budget
-    assert isinstance(guard, MonthlyBudgetGuard) and guard.inflight_millicents(org.organization_id) == 0
+    assert isinstance(guard, LeaseBudgetGuard) and guard.inflight_millicents(org.organization_id) == 0
 
 
 class _TwoCalls:

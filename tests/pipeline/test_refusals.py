@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from gateway.accounts import BootstrapResult
-from gateway.policy.budget_guard import MonthlyBudgetGuard
+from gateway.policy.lease_guard import LeaseBudgetGuard
 from tests.policy.helpers import add_spend, budget
 from tests.support.mock_upstream import MockUpstream
 from tests.support.server import GatewayServer
@@ -116,12 +116,12 @@ def test_refusal_leaves_no_in_flight_amount(
     field: str,
     allowed: str,
 ) -> None:
-    # Far from the limit the guard admits on its in-process view and counts the worst case in flight.
+    # Far from the limit the guard admits against its lease and counts the worst case in flight.
     budget(conn, org.organization_id, "100.00", hard=True)
     for _ in range(3):
         assert _post(gateway, path, org.api_key, body).status_code == 400
     guard = gateway.services.budget
-    assert isinstance(guard, MonthlyBudgetGuard)
+    assert isinstance(guard, LeaseBudgetGuard)
     assert guard.inflight_millicents(org.organization_id) == 0
 
 

@@ -84,3 +84,14 @@ def audit_rows(conn: Conn, org_id: str, event_type: str) -> list[tuple[Any, ...]
         "AND event_type = %s ORDER BY created_at",
         (org_id, event_type),
     ).fetchall()
+
+
+def open_lease_total(conn: Conn, scope: str) -> int:
+    """What the open budget leases of ``scope`` still hold."""
+    row = conn.execute(
+        "SELECT COALESCE(SUM(amount_millicents), 0) FROM gateway_budget_leases "
+        "WHERE scope = %s AND released_at IS NULL",
+        (scope,),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])

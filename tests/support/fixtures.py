@@ -48,6 +48,10 @@ def gateway_settings(db_url: str, mock: MockUpstream, data_dir: Path, **override
         default_fallbacks=False,
         circuit_failures=1_000_000,
         circuit_min_requests=1_000_000,
+        # Tests change policy behind the gateway's back and expect it after the TTL, and many
+        # send bad credentials from one address: the tests of those features turn them on.
+        cache_stale_s=0.0,
+        auth_failures_per_min=0,
     )
     import msgspec
 

@@ -1,0 +1,203 @@
+"""The rate limiter against real Redis (database 5, a unique key prefix per test) and in process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from gateway.errors import RateLimited, ServiceUnavailable
+from gateway.limits.auth_throttle import AuthThrottle
+from gateway.limits.guard import Limiter, RateLimitGuard
+from gateway.limits.local import LocalLimiter
+from gateway.limits.redis_limiter import RedisLimiter
+from gateway.limits.windows import ScopeLimits, format_reset, headers_for, wait_ms
+from gateway.metrics import Metrics
+
+REDIS_URL = "redis://127.0.0.1:6379/5"
+
+
+def _prefix() -> str:
+    return f"gwtest:{uuid.uuid4().hex[:10]}:"
+
+
+async def _clean(prefix: str) -> None:
+    r = RedisLimiter.from_url(REDIS_URL, prefix)
+    keys = [k async for k in r._redis.scan_iter(match=prefix + "*")]
+    if keys:
+        await r._redis.delete(*keys)
+    await r.close()
+
+
+def _away_from_minute_edge() -> None:
+    """Sliding windows weigh the previous minute in; start a burst early in a fresh minute's
+    first 45 s so a test of exact counts does not straddle two windows."""
+    while time.time() % 60 > 45:
+        time.sleep(0.5)
+
+
+Factory = Callable[[], Limiter]
+
+
+@pytest.fixture(params=["redis", "local"])
+async def limiters(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
+    """A factory of limiters that share state like processes do (Redis) or not (local)."""
+    prefix = _prefix()
+    made: list[Limiter] = []
+    local = LocalLimiter()
+
+    def make() -> Limiter:
+        lim: Limiter = RedisLimiter.from_url(REDIS_URL, prefix) if request.param == "redis" else local
+        made.append(lim)
+        return lim
+
+    yield make
+    for lim in made:
+        await lim.close()
+    if request.param == "redis":
+        await _clean(prefix)
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+async def test_requests_per_minute_admits_exactly_the_limit(limiters: Factory) -> None:
+    _away_from_minute_edge()
+    scopes = [ScopeLimits("key:k1", rpm=50)]
+    lim = limiters()
+    verdicts = await asyncio.gather(*(lim.check(scopes, str(i), _now(), 60_000) for i in range(60)))
+    allowed = [v for v in verdicts if v.allowed]
+    refused = [v for v in verdicts if not v.allowed]
+    assert len(allowed) == 50
+    assert {v.refused_kind for v in refused} == {"requests"} and all(v.retry_after_ms > 0 for v in refused)
+    assert sorted(v.remaining_requests for v in allowed) == list(range(50))
+    assert headers_for(allowed[0])["x-ratelimit-limit-requests"] == "50"
+
+
+async def test_one_limit_is_shared_by_several_processes_through_redis() -> None:
+    _away_from_minute_edge()
+    prefix = _prefix()
+    procs = [RedisLimiter.from_url(REDIS_URL, prefix, timeout_s=10.0, max_connections=8) for _ in range(4)]
+    try:
+        scopes = [ScopeLimits("org:o1", rpm=200)]
+        verdicts = await asyncio.gather(*(procs[i % 4].check(scopes, str(i), _now(), 60_000) for i in range(300)))
+        assert sum(v.allowed for v in verdicts) == 200  # N across 4 processes, not 4N
+    finally:
+        for p in procs:
+            await p.close()
+        await _clean(prefix)
+
+
+async def test_the_tightest_scope_refuses_and_is_named(limiters: Factory) -> None:
+    _away_from_minute_edge()
+    lim = limiters()
+    scopes = [ScopeLimits("key:k", rpm=100), ScopeLimits("user:u", rpm=2), ScopeLimits("org:o", rpm=100)]
+    results = [await lim.check(scopes, str(i), _now(), 60_000) for i in range(3)]
+    assert [r.allowed for r in results] == [True, True, False]
+    assert results[2].refused_scope == "user:u"
+    assert results[1].remaining_requests == 0 and results[1].limit_requests == 2
+
+
+async def test_concurrency_slots_are_taken_and_given_back(limiters: Factory) -> None:
+    lim = limiters()
+    scopes = [ScopeLimits("key:p", parallel=2)]
+    assert (await lim.check(scopes, "a", _now(), 60_000)).allowed
+    assert (await lim.check(scopes, "b", _now(), 60_000)).allowed
+    third = await lim.check(scopes, "c", _now(), 60_000)
+    assert not third.allowed and third.refused_kind == "parallel"
+    await lim.release(scopes, "a", 0, _now())
+    assert (await lim.check(scopes, "c", _now(), 60_000)).allowed
+
+
+async def test_a_crashed_process_slot_lapses_at_its_expiry(limiters: Factory) -> None:
+    lim = limiters()
+    scopes = [ScopeLimits("key:dead", parallel=1)]
+    assert (await lim.check(scopes, "a", _now(), 50)).allowed  # never released
+    assert not (await lim.check(scopes, "b", _now(), 50)).allowed
+    await asyncio.sleep(0.1)
+    assert (await lim.check(scopes, "b", _now(), 50)).allowed
+
+
+async def test_tokens_per_minute_count_what_settlement_reports(limiters: Factory) -> None:
+    _away_from_minute_edge()
+    lim = limiters()
+    scopes = [ScopeLimits("key:t", tpm=1000)]
+    first = await lim.check(scopes, "a", _now(), 60_000)
+    assert first.allowed and first.remaining_tokens == 1000
+    await lim.release(scopes, "a", 600, _now())
+    second = await lim.check(scopes, "b", _now(), 60_000)
+    assert second.allowed and second.remaining_tokens == 400
+    await lim.release(scopes, "b", 500, _now())
+    third = await lim.check(scopes, "c", _now(), 60_000)
+    assert not third.allowed and third.refused_kind == "tokens" and third.retry_after_ms > 0
+
+
+def test_window_arithmetic() -> None:
+    assert wait_ms(0, 10, 30_000, 10) == 0
+    assert wait_ms(0, 10, 30_000, 9) == 30_000 + 6_000  # next window, until 10 * (1 - g) <= 9
+    assert wait_ms(10, 0, 30_000, 4) == 6_000  # 10 * (1 - f) <= 4 from f = 0.6, i.e. 36 s in
+    assert format_reset(250) == "250ms" and format_reset(2000) == "2s" and format_reset(360_000) == "6m0s"
+
+
+async def test_fail_open_and_fail_closed_when_redis_is_away() -> None:
+    from tests.limits.ctx import limited_context
+
+    ctx = limited_context(rpm=5)
+    for mode, expected in (("open", None), ("closed", ServiceUnavailable)):
+        metrics = Metrics()
+        guard = RateLimitGuard(
+            RedisLimiter.from_url("redis://127.0.0.1:1/0", "x:", timeout_s=0.2), metrics, failure_mode=mode
+        )
+        if expected is None:
+            assert await guard.acquire(ctx) is None  # admitted, holding nothing
+        else:
+            with pytest.raises(expected):
+                await guard.acquire(ctx)
+        sample = metrics.registry.get_sample_value("gateway_rate_limiter_failures_total", {"mode": mode})
+        assert sample == 1.0
+        await guard.close()
+
+
+async def test_guard_refuses_with_retry_after_and_headers() -> None:
+    from tests.limits.ctx import limited_context
+
+    _away_from_minute_edge()
+    guard = RateLimitGuard(LocalLimiter(), Metrics())
+    first = limited_context(rpm=1)
+    hold = await guard.acquire(first)
+    assert hold is not None and hold.response_headers["x-ratelimit-remaining-requests"] == "0"
+    with pytest.raises(RateLimited) as refused:
+        await guard.acquire(limited_context(rpm=1, same_key_as=first))
+    assert int(refused.value.headers["retry-after"]) >= 1
+    assert "this API key may send 1 requests per minute" in refused.value.message
+
+
+@pytest.mark.parametrize("shared", [True, False])
+async def test_failed_authentication_is_throttled_per_address(shared: bool) -> None:
+    prefix = _prefix()
+    backends = [RedisLimiter.from_url(REDIS_URL, prefix) for _ in range(2)] if shared else [None, None]
+    throttles = [AuthThrottle(4, b) for b in backends]
+    try:
+        for i in range(4):
+            throttles[i % 2].check("10.9.9.9")
+            await throttles[i % 2].failed("10.9.9.9")
+        if shared:  # counted across both: the fourth failure blocks the address everywhere
+            with pytest.raises(RateLimited) as blocked:
+                throttles[1].check("10.9.9.9")
+            assert blocked.value.code == "auth_throttled" and "retry-after" in blocked.value.headers
+        else:  # per process: each saw two failures, so neither blocks yet
+            throttles[1].check("10.9.9.9")
+            await throttles[1].failed("10.9.9.9")
+            await throttles[1].failed("10.9.9.9")
+            with pytest.raises(RateLimited):
+                throttles[1].check("10.9.9.9")
+        throttles[0].check("10.1.1.1")  # other addresses are not affected
+    finally:
+        for b in backends:
+            if b is not None:
+                await b.close()
+        await _clean(prefix)
