@@ -38,6 +38,7 @@ from gateway.arena.battles import STATUSES, Battle
 from gateway.arena.verdicts import judge, not_found, vote
 from gateway.errors import InvalidRequest
 from gateway.http.errors import as_gateway_error
+from gateway.http.openapi_docs import error_responses
 from gateway.pipeline.resolve import authenticate
 from gateway.services import Services
 
@@ -60,7 +61,12 @@ def _event(kind: str, payload: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + _enc.encode({"type": kind, **payload}) + b"\n\n"
 
 
-@post("/v1/arena/battles", status_code=201, summary="Start a battle: 2-4 models answer the same prompt at once")
+@post(
+    "/v1/arena/battles",
+    status_code=201,
+    summary="Start a battle: 2-4 models answer the same prompt at once",
+    responses=error_responses(400, 401, 402, 403, 404, 429, 503),
+)
 async def create_battle(request: Request[Any, Any, Any]) -> Response[bytes] | Stream:
     services = _services(request)
     principal = await authenticate(services, request.headers)
@@ -131,7 +137,11 @@ def _int_param(value: str | None, name: str, default: int, lo: int, hi: int) -> 
     return int(value)
 
 
-@get("/v1/arena/battles", summary="Your battles, newest first (paged; filter by status and pinned)")
+@get(
+    "/v1/arena/battles",
+    summary="Your battles, newest first (paged; filter by status and pinned)",
+    responses=error_responses(400, 401),
+)
 async def list_battles(request: Request[Any, Any, Any]) -> Response[bytes]:
     services = _services(request)
     principal = await authenticate(services, request.headers)
@@ -170,14 +180,19 @@ async def _own(services: Services, battle_id: str, user_id: str) -> Battle:
     return b
 
 
-@get("/v1/arena/battles/{battle_id:str}", summary="One of your battles")
+@get("/v1/arena/battles/{battle_id:str}", summary="One of your battles", responses=error_responses(401, 404))
 async def get_battle(request: Request[Any, Any, Any], battle_id: BattleId) -> Response[bytes]:
     services = _services(request)
     principal = await authenticate(services, request.headers)
     return _json(battle_view(await _own(services, battle_id, principal.user_id)))
 
 
-@patch("/v1/arena/battles/{battle_id:str}", status_code=200, summary="Pin or unpin one of your battles")
+@patch(
+    "/v1/arena/battles/{battle_id:str}",
+    status_code=200,
+    summary="Pin or unpin one of your battles",
+    responses=error_responses(400, 401, 404),
+)
 async def patch_battle(request: Request[Any, Any, Any], battle_id: BattleId) -> Response[bytes]:
     services = _services(request)
     principal = await authenticate(services, request.headers)
@@ -188,7 +203,12 @@ async def patch_battle(request: Request[Any, Any, Any], battle_id: BattleId) -> 
     return _json(battle_view(await _own(services, battle_id, principal.user_id)))
 
 
-@delete("/v1/arena/battles/{battle_id:str}", status_code=200, summary="Delete one of your battles (soft)")
+@delete(
+    "/v1/arena/battles/{battle_id:str}",
+    status_code=200,
+    summary="Delete one of your battles (soft)",
+    responses=error_responses(401, 404),
+)
 async def delete_battle(request: Request[Any, Any, Any], battle_id: BattleId) -> Response[bytes]:
     services = _services(request)
     principal = await authenticate(services, request.headers)
@@ -198,7 +218,12 @@ async def delete_battle(request: Request[Any, Any, Any], battle_id: BattleId) ->
     return _json({"id": battle_id, "object": "arena.battle.deleted", "deleted": True})
 
 
-@post("/v1/arena/battles/{battle_id:str}/vote", status_code=200, summary="Vote: a slot, a model id, tie or both_bad")
+@post(
+    "/v1/arena/battles/{battle_id:str}/vote",
+    status_code=200,
+    summary="Vote: a slot, a model id, tie or both_bad",
+    responses=error_responses(400, 401, 404, 409),
+)
 async def vote_battle(request: Request[Any, Any, Any], battle_id: BattleId) -> Response[bytes]:
     services = _services(request)
     principal = await authenticate(services, request.headers)
@@ -206,7 +231,12 @@ async def vote_battle(request: Request[Any, Any, Any], battle_id: BattleId) -> R
     return _json(battle_view(await vote(services, principal, battle_id, body.winner)))
 
 
-@post("/v1/arena/battles/{battle_id:str}/judge", status_code=200, summary="Ask a model to judge the battle")
+@post(
+    "/v1/arena/battles/{battle_id:str}/judge",
+    status_code=200,
+    summary="Ask a model to judge the battle",
+    responses=error_responses(400, 401, 402, 403, 404, 409, 429, 502, 503),
+)
 async def judge_battle(request: Request[Any, Any, Any], battle_id: BattleId) -> Response[bytes]:
     services = _services(request)
     principal = await authenticate(services, request.headers)
@@ -214,7 +244,11 @@ async def judge_battle(request: Request[Any, Any, Any], battle_id: BattleId) -> 
     return _json(battle_view(await judge(services, principal, battle_id, body.judge_model)))
 
 
-@get("/v1/arena/rankings", summary="Model rankings: yours (scope=me) or your organization's (scope=org)")
+@get(
+    "/v1/arena/rankings",
+    summary="Model rankings: yours (scope=me) or your organization's (scope=org)",
+    responses=error_responses(400, 401),
+)
 async def get_rankings(request: Request[Any, Any, Any]) -> Response[bytes]:
     services = _services(request)
     principal = await authenticate(services, request.headers)

@@ -19,6 +19,7 @@ from litestar import Request, Response, post
 
 from gateway.dialects import RequestValidationError, decode_body
 from gateway.errors import InvalidRequest
+from gateway.http.openapi_docs import error_responses
 from gateway.pipeline.codecs import ANTHROPIC_MESSAGES
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.resolve import authenticate, resolve_model, system_prefix
@@ -32,7 +33,12 @@ _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
 
 
-@post("/v1/messages/count_tokens", status_code=200, summary="Count a Messages request's input tokens")
+@post(
+    "/v1/messages/count_tokens",
+    status_code=200,
+    summary="Count a Messages request's input tokens",
+    responses=error_responses(400, 401, 403, 404, 413, 429, 502, 503, anthropic=True),
+)
 async def count_tokens(request: Request[Any, Any, Any]) -> Response[bytes]:
     services: Services = request.app.state.services
     request_id = str(uuid.uuid4())

@@ -18,6 +18,7 @@ from litestar import Request, Response, post
 
 from gateway.dialects import RequestValidationError, decode_body
 from gateway.errors import InvalidRequest, NotFound, UpstreamError
+from gateway.http.openapi_docs import error_responses
 from gateway.pipeline.attempt import report_failure
 from gateway.pipeline.codecs import OPENAI_CHAT, OpenAIChatCodec, ParsedRequest
 from gateway.pipeline.context import ModelCall, RequestContext
@@ -73,7 +74,12 @@ def _input_turns(value: Any) -> list[tuple[str, str]]:
     return [("user", " " * (4 * len(flat)))]
 
 
-@post("/v1/embeddings", status_code=200, summary="Create embeddings (OpenAI format)")
+@post(
+    "/v1/embeddings",
+    status_code=200,
+    summary="Create embeddings (OpenAI format)",
+    responses=error_responses(400, 401, 402, 403, 404, 413, 429, 502, 503, 504),
+)
 async def embeddings(request: Request[Any, Any, Any]) -> Response[bytes]:
     services: Services = request.app.state.services
     started = time.perf_counter()

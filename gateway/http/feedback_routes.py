@@ -19,6 +19,7 @@ from litestar import Request, Response, post
 from litestar.handlers import HTTPRouteHandler
 
 from gateway.errors import InvalidRequest, NotFound
+from gateway.http.openapi_docs import error_responses
 from gateway.pipeline.resolve import authenticate
 from gateway.services import Services
 
@@ -72,7 +73,12 @@ def parse_feedback(body: bytes) -> tuple[str, int | None, str | None]:
     return request_id, rating, preferred_id
 
 
-@post("/v1/feedback", status_code=201, summary="Rate one of your requests, or prefer another one (router labels)")
+@post(
+    "/v1/feedback",
+    status_code=201,
+    summary="Rate one of your requests, or prefer another one (router labels)",
+    responses=error_responses(400, 401, 404),
+)
 async def post_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
     services: Services = request.app.state.services
     principal = await authenticate(services, request.headers)

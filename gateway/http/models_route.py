@@ -12,6 +12,7 @@ from gateway.auth.principal import Principal
 from gateway.catalog import AUTO_MODEL
 from gateway.config import ModelEntry
 from gateway.errors import NotFound
+from gateway.http.openapi_docs import error_responses
 from gateway.pipeline.resolve import authenticate
 from gateway.policy.tiers import is_allowed, model_tier
 from gateway.services import Services
@@ -52,6 +53,7 @@ def _model_object(principal: Principal, m: ModelEntry) -> dict[str, Any]:
 @get(
     "/v1/models/{model_id:path}",
     summary="One model the caller may use (OpenAI model object, plus tier and provider)",
+    responses=error_responses(401, 404),
 )
 async def get_model(request: Request[Any, Any, Any], model_id: FromPath[str]) -> dict[str, Any]:
     services: Services = request.app.state.services

@@ -56,9 +56,10 @@ _WHY = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI responses for these statuses, each with the OpenAI-shaped error body."""
-    return {s: ResponseSpec(data_container=OpenAIError, description=_WHY[s]) for s in statuses}
+def error_responses(*statuses: int, anthropic: bool = False) -> dict[int, ResponseSpec]:
+    """OpenAPI responses for these statuses, each with the endpoint's error body (OpenAI's by default)."""
+    shape: type[Any] = AnthropicError if anthropic else OpenAIError
+    return {s: ResponseSpec(data_container=shape, description=_WHY[s]) for s in statuses}
 
 
 # ---- finishing the generated document -------------------------------------------------
@@ -251,15 +252,24 @@ def finish_document(doc: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(op, dict) or "responses" not in op or path in ("/v1/chat/completions", "/v1/messages"):
                 continue
             responses = op["responses"]
-            # Every error leaves through gateway.http.errors in OpenAI's shape, never litestar's default one.
+            # Every error leaves through gateway.http.errors in the endpoint's shape (Anthropic's
+            # under /v1/messages, else OpenAI's), never litestar's default one.
+            shape = "AnthropicError" if path.startswith("/v1/messages") else "OpenAIError"
             if "400" in responses or op.get("parameters") or op.get("requestBody"):
-                responses["400"] = _json("OpenAIError", _WHY[400])
+                responses["400"] = _json(shape, _WHY[400])
             if path.startswith("/v1/"):
-                responses.setdefault("401", _json("OpenAIError", _WHY[401]))
+                responses.setdefault("401", _json(shape, _WHY[401]))
             for status in _EXTRA.get((path, method), ()):
-                responses.setdefault(str(status), _json("OpenAIError", _WHY[status]))
+                responses.setdefault(str(status), _json(shape, _WHY[status]))
             if path.startswith("/v1/") or path == "/readyz":
-                responses.setdefault("503", _json("OpenAIError", _WHY[503]))
+                responses.setdefault("503", _json(shape, _WHY[503]))
+            for ok in ("200", "201"):
+                # Handlers that encode their JSON themselves (Response[bytes]) are documented
+                # by litestar as a string; the body is a JSON object.
+                content = responses.get(ok, {}).get("content", {})
+                media = content.get("application/json")
+                if media is not None and media.get("schema") == {"type": "string"}:
+                    media["schema"] = {"type": "object"}
     doc[_FINISHED] = True
     return doc
 

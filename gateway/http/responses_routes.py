@@ -22,6 +22,7 @@ from litestar.types import Receive, Scope, Send
 from gateway.dialects import RequestValidationError, decode_body
 from gateway.dialects.sse import SSEParser
 from gateway.errors import InvalidRequest, NotFound
+from gateway.http.openapi_docs import error_responses
 from gateway.http.proxy_routes import AsgiDoor
 from gateway.pipeline.codecs.openai_responses import OPENAI_RESPONSES
 from gateway.pipeline.handle import handle
@@ -141,7 +142,11 @@ def _not_found(response_id: str) -> NotFound:
     return NotFound(f"response '{response_id}' was not found", code="response_not_found")
 
 
-@get("/v1/responses/{response_id:str}", summary="A stored response of the caller (Responses API)")
+@get(
+    "/v1/responses/{response_id:str}",
+    summary="A stored response of the caller (Responses API)",
+    responses=error_responses(401, 404),
+)
 async def get_response(request: Request[Any, Any, Any], response_id: FromPath[str]) -> dict[str, Any]:
     services: Services = request.app.state.services
     principal = await authenticate(services, request.headers)
@@ -151,7 +156,12 @@ async def get_response(request: Request[Any, Any, Any], response_id: FromPath[st
     return stored.response
 
 
-@delete("/v1/responses/{response_id:str}", status_code=200, summary="Delete a stored response of the caller")
+@delete(
+    "/v1/responses/{response_id:str}",
+    status_code=200,
+    summary="Delete a stored response of the caller",
+    responses=error_responses(401, 404),
+)
 async def delete_response(request: Request[Any, Any, Any], response_id: FromPath[str]) -> dict[str, Any]:
     services: Services = request.app.state.services
     principal = await authenticate(services, request.headers)

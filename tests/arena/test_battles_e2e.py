@@ -191,13 +191,24 @@ def test_budget_refuses_the_whole_battle_before_any_model_starts(
     assert conn.execute(
         "SELECT count(*) FROM llm_usage WHERE request_id IS NOT NULL AND request_type = 'arena'"
     ).fetchone() == (0,)
-    # The first model's strict hold was given back at once, not left to expire.
-    released = conn.execute(
-        "SELECT count(*) FROM gateway_budget_reservations WHERE release_reason = 'group_refused'"
+    # The first model's hold was given back at once, not left to expire: nothing is in flight
+    # in this process, no request-sized lease is open, and the counter reserves only what
+    # this process's open headroom leases hold.
+    assert guard.inflight_millicents(org.organization_id) == 0  # type: ignore[attr-defined]
+    scope = f"org:{org.organization_id}"
+    open_requests = conn.execute(
+        "SELECT count(*) FROM gateway_budget_leases WHERE released_at IS NULL AND scope = %s "
+        "AND holder LIKE 'request:%%'",
+        (scope,),
     ).fetchone()
-    assert released == (1,)
-    assert conn.execute("SELECT count(*) FROM gateway_budget_reservations WHERE released_at IS NULL").fetchone() == (0,)
-    assert counter(conn, org.organization_id)[1] == 0
+    assert open_requests == (0,)
+    open_leases = conn.execute(
+        "SELECT COALESCE(SUM(amount_millicents), 0) FROM gateway_budget_leases "
+        "WHERE released_at IS NULL AND scope = %s",
+        (scope,),
+    ).fetchone()
+    assert open_leases is not None
+    assert counter(conn, org.organization_id)[1] == int(open_leases[0])
     # Either model alone still fits.
     single = post(
         gateway.url,

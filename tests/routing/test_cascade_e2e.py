@@ -167,7 +167,16 @@ def test_budget_counts_every_call(
     with psycopg.connect(db_url) as conn:
         spent, reserved = counter(conn, org.organization_id)
     assert spent == sum(c for _, _, c in rows)
-    assert reserved == 0
+    # What stays reserved is only this process's open lease of headroom (budget leases), none
+    # of the three calls' own holds.
+    with psycopg.connect(db_url) as conn:
+        open_leases = conn.execute(
+            "SELECT COALESCE(SUM(amount_millicents), 0) FROM gateway_budget_leases "
+            "WHERE released_at IS NULL AND scope = %s AND holder NOT LIKE 'request:%%'",
+            (f"org:{org.organization_id}",),
+        ).fetchone()
+    assert open_leases is not None and reserved == int(open_leases[0])
+    assert cascade_gw.services.budget.inflight_millicents(org.organization_id) == 0  # type: ignore[attr-defined]
 
 
 def test_route_mode_header_is_checked(cascade_gw: GatewayServer, upstream: MockUpstream, org: BootstrapResult) -> None:
