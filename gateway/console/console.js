@@ -211,6 +211,31 @@
     } catch (err) { $("whatif-error").textContent = err.message; }
   }
 
+  // The share of cascade-mode decisions that escalated to the strong model, over the period.
+  function cascade(c) {
+    const pct = c.escalation_share === null ? null : Math.round(c.escalation_share * 1000) / 10;
+    $("cascade-text").textContent = c.decisions === 0
+      ? "No cascade decisions in this period."
+      : pct + "% of " + c.decisions + " cascade decisions escalated (" + c.escalated + " escalated, " + c.accepted + " drafts accepted).";
+    chart("chart-cascade", {
+      type: "doughnut",
+      data: { labels: ["escalated", "accepted"], datasets: [{ data: [c.escalated, c.accepted], backgroundColor: [COLORS[3], COLORS[2]] }] },
+      options: { rotation: -90, circumference: 180, cutout: "70%" },
+    });
+    const rows = [{ decisions: c.decisions, escalated: c.escalated, accepted: c.accepted, escalation_share: c.escalation_share }];
+    const cols = [["decisions", "cascade decisions"], ["escalated", "escalated"], ["accepted", "accepted"], ["escalation_share", "escalation share"]];
+    state.csv.cascade = { cols, rows: table("table-cascade", cols, rows) };
+  }
+
+  // Arena rankings: the organization's Bradley-Terry fit with its interval, and the caller's own table.
+  async function rankings() {
+    const [org, mine] = await Promise.all([json("/v1/arena/rankings?scope=org"), json("/v1/arena/rankings?scope=me")]);
+    const orgCols = [["rank", "rank"], ["model", "model"], ["rating", "rating"], ["lower", "lower"], ["upper", "upper"], ["votes", "votes"], ["wins", "wins"], ["losses", "losses"], ["ties", "ties"]];
+    state.csv["rankings-org"] = { cols: orgCols, rows: table("table-rankings-org", orgCols, org.data) };
+    const meCols = [["model", "model"], ["rating", "rating"], ["elo_rating", "own Elo"], ["org_rating", "organization"], ["votes", "votes"], ["wins", "wins"], ["losses", "losses"], ["ties", "ties"]];
+    state.csv["rankings-me"] = { cols: meCols, rows: table("table-rankings-me", meCols, mine.data) };
+  }
+
   async function router() {
     const [mix, summary, config, versions] = await Promise.all([
       json("/v1/router/tier-mix?" + range()),
@@ -232,6 +257,8 @@
       data: { labels: hist.map((b) => b.low + "–" + b.high), datasets: [{ label: "decisions", data: hist.map((b) => b.count), backgroundColor: COLORS[4] }] },
     });
     state.csv.histogram = { cols: [["low", "low"], ["high", "high"], ["count", "count"]], rows: hist };
+    cascade(summary.cascade);
+    await rankings();
     await decisions();
     state.versions = [{ version: config.version, scope: "current", config }, ...versions.data.filter((v) => v.version !== config.version)];
     for (const id of ["cfg-a", "cfg-b"]) {

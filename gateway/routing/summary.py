@@ -44,6 +44,32 @@ GROUP BY bucket
 """
 
 
+# Cascade decisions are those whose reasoning starts ``cascade:``; an escalated one says
+# ``escalating`` (the same rule the labels from traffic use, :func:`gateway.routing.labels.cascade_label`).
+_CASCADE_SQL = f"""
+SELECT count(*) FILTER (WHERE d.reasoning LIKE 'cascade:%%'),
+       count(*) FILTER (WHERE d.reasoning LIKE 'cascade:%%' AND d.reasoning LIKE '%%escalating%%')
+FROM routing_decisions d
+WHERE {_WHERE}
+"""
+
+
+class CascadeShare(msgspec.Struct, kw_only=True):
+    """Cascade-mode decisions of the period and how many escalated to the strong model."""
+
+    decisions: int = 0
+    escalated: int = 0
+    accepted: int = 0
+    escalation_share: float | None = None  # escalated / decisions; None without cascade decisions
+
+
+def cascade_share(decisions: int, escalated: int) -> CascadeShare:
+    share = round(escalated / decisions, 4) if decisions else None
+    return CascadeShare(
+        decisions=decisions, escalated=escalated, accepted=decisions - escalated, escalation_share=share
+    )
+
+
 class TierSummary(msgspec.Struct, kw_only=True):
     """One complexity tier's share of the period.
 
@@ -91,6 +117,7 @@ class RouterSummary(msgspec.Struct, kw_only=True):
     fallbacks: int
     tiers: list[TierSummary]
     score_histogram: list[ScoreBucket]
+    cascade: CascadeShare = msgspec.field(default_factory=CascadeShare)
     # The current configuration on the organization's labeled traffic (whole-org callers only).
     labeled: LabeledTraffic | None = None
 
@@ -108,6 +135,7 @@ def build_summary(
     user_id: str | None,
     start: datetime,
     end: datetime,
+    cascade: tuple[Any, ...] | None = None,
 ) -> RouterSummary:
     """Fold the grouped rows into the summary (pure: no I/O)."""
     tiers: dict[str, TierSummary] = {t: TierSummary(tier=t) for t in COMPLEXITIES}
@@ -156,6 +184,7 @@ def build_summary(
         fallbacks=sum(t.fallbacks for t in tiers.values()),
         tiers=list(tiers.values()),
         score_histogram=buckets,
+        cascade=cascade_share(int(cascade[0]), int(cascade[1])) if cascade else CascadeShare(),
     )
 
 
@@ -173,6 +202,14 @@ async def router_summary(
     async with pool.connection() as conn:
         rows = await (await conn.execute(_BY_TIER_MODEL_SQL, params)).fetchall()
         hist = await (await conn.execute(_HISTOGRAM_SQL, params)).fetchall()
+        cascade = await (await conn.execute(_CASCADE_SQL, params)).fetchone()
     return build_summary(
-        rows, hist, complexity_of, organization_id=organization_id, user_id=user_id, start=start, end=end
+        rows,
+        hist,
+        complexity_of,
+        organization_id=organization_id,
+        user_id=user_id,
+        start=start,
+        end=end,
+        cascade=cascade,
     )

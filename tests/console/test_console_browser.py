@@ -303,6 +303,87 @@ def test_admin_router_and_keys_views(browser: Any, gateway: GatewayServer, seede
     page.close()
 
 
+ARENA_PAIR = ["claude-sonnet-5", "gpt-5.4"]
+
+
+def _battle_and_vote(url: str, key: str, winner: str) -> None:
+    made = httpx.post(url + "/v1/arena/battles", headers=_h(key), json={"prompt": "hi", "models": ARENA_PAIR})
+    assert made.status_code == 201, made.text
+    voted = httpx.post(url + f"/v1/arena/battles/{made.json()['id']}/vote", headers=_h(key), json={"winner": winner})
+    assert voted.status_code == 200, voted.text
+
+
+def _table(page: Any, table: str) -> list[list[str]]:
+    rows: list[list[str]] = page.eval_on_selector_all(
+        f"#{table} tr", "trs => trs.slice(1).map(r => [...r.cells].map(c => c.textContent))"
+    )
+    return rows
+
+
+def _text(value: Any) -> str:
+    """A JSON value as the page's table cell shows it (JavaScript's String())."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def test_router_cascade_share_and_arena_rankings(
+    browser: Any, gateway: GatewayServer, seeded: Seed, conn: Conn
+) -> None:
+    key = seeded.org.api_key
+    # Cascade decisions as the cascade strategy logs them: three escalated, two drafts accepted,
+    # next to the seeded plain AUTO decisions (which are not cascade decisions).
+    for day, reasoning in enumerate(
+        [
+            "cascade: drafts disagree on choice: A, B; escalating (prompt score 40)",
+            "cascade: no draft succeeded; escalating (prompt score 22)",
+            "cascade: 1 drafter(s) failed; judge says FAIL; escalating (prompt score 61)",
+            "cascade: 2 drafts agree on choice B; returning draft 1 (prompt score 15)",
+            "cascade: judge says PASS; returning draft 2 (prompt score 30)",
+        ]
+    ):
+        conn.execute(
+            "INSERT INTO routing_decisions (created_at, user_id, organization_id, provider, selected_model, tier, "
+            "score, confidence, query_length, request_succeeded, response_tokens, estimated_cost_millicents, "
+            "reasoning) VALUES (%s, %s, %s, 'openai', 'gpt-4o-mini', 'simple', 50, 0.7, 100, true, 20, 500, %s)",
+            (TODAY - dt.timedelta(days=day), seeded.org.user_id, seeded.org.organization_id, reasoning),
+        )
+    # Arena votes through the API: the owner prefers gpt-5.4 three times, the member claude once, and a tie.
+    for _ in range(3):
+        _battle_and_vote(gateway.url, key, "gpt-5.4")
+    _battle_and_vote(gateway.url, seeded.member_key, "claude-sonnet-5")
+    _battle_and_vote(gateway.url, seeded.member_key, "tie")
+
+    page = _sign_in(browser, gateway, key, "router")
+    summary = httpx.get(gateway.url + "/v1/router/summary", headers=_h(key), params=_range()).json()
+    c = summary["cascade"]
+    assert (c["decisions"], c["escalated"], c["accepted"], c["escalation_share"]) == (5, 3, 2, 0.6)
+    assert _table(page, "table-cascade") == [[str(c["decisions"]), str(c["escalated"]), str(c["accepted"]), "0.6"]]
+    assert page.text_content("#cascade-text").startswith("60% of 5 cascade decisions escalated")
+    assert _chart(page, "chart-cascade")["datasets"][0]["data"] == [c["escalated"], c["accepted"]]
+    with page.expect_download() as dl:
+        page.click("#view-router button.csv[data-view='cascade']")
+    assert Path(dl.value.path()).read_text() == "decisions,escalated,accepted,escalation_share\n5,3,2,0.6\n"
+
+    org_table = httpx.get(gateway.url + "/v1/arena/rankings", headers=_h(key), params={"scope": "org"}).json()
+    assert org_table["votes"] == 5 and org_table["data"][0]["model"] == "gpt-5.4"
+    cols = ["rank", "model", "rating", "lower", "upper", "votes", "wins", "losses", "ties"]
+    assert _table(page, "table-rankings-org") == [[_text(r[k]) for k in cols] for r in org_table["data"]]
+    mine = httpx.get(gateway.url + "/v1/arena/rankings", headers=_h(key), params={"scope": "me"}).json()
+    me_cols = ["model", "rating", "elo_rating", "org_rating", "votes", "wins", "losses", "ties"]
+    shown = _table(page, "table-rankings-me")
+    assert len(shown) == 2 and shown == [[_text(r[k]) for k in me_cols] for r in mine["data"]]
+    with page.expect_download() as dl:
+        page.click("#view-router button.csv[data-view='rankings-org']")
+    lines = Path(dl.value.path()).read_text().splitlines()
+    assert lines[0] == ",".join(cols) and len(lines) == 1 + len(org_table["data"])
+    _shot(page, "router-cascade-arena")
+    assert page.errors == []
+    page.close()
+
+
 def test_bad_credential_stays_on_sign_in(browser: Any, gateway: GatewayServer, upstream: MockUpstream) -> None:
     page = browser.new_page()
     page.goto(gateway.url + "/console")
