@@ -182,3 +182,15 @@ def test_summary_empty_and_bad_period(router_gw: GatewayServer, org: BootstrapRe
     r = httpx.get(router_gw.url + "/v1/router/summary?from=2025-04-01&to=2025-03-01", headers=h)
     assert r.status_code == 400 and "before" in r.json()["error"]["message"]
     assert httpx.get(router_gw.url + "/v1/router/summary").status_code == 401
+
+
+def test_cascade_share_is_folded_into_the_summary() -> None:
+    from gateway.routing.summary import build_summary, cascade_share
+
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    kw: dict[str, Any] = {"organization_id": "o", "user_id": None, "start": now - timedelta(days=1), "end": now}
+    got = build_summary([], [], lambda _m: None, cascade=(4, 1), **kw).cascade
+    assert (got.decisions, got.escalated, got.accepted, got.escalation_share) == (4, 1, 3, 0.25)
+    none = build_summary([], [], lambda _m: None, **kw).cascade
+    assert (none.decisions, none.escalation_share) == (0, None)
+    assert cascade_share(0, 0).escalation_share is None
