@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from gateway.config import Dialect
-from gateway.providers.upstream import UpstreamClient, UpstreamResponse
+from gateway.providers.json_api import JsonApiProvider
+from gateway.providers.upstream import UpstreamClient
 
 ANTHROPIC_VERSION = "2023-06-01"
 
 
-class AnthropicProvider:
+class AnthropicProvider(JsonApiProvider):
     dialect: Dialect = "anthropic"
 
     def __init__(self, name: str, base_url: str, api_key: str | None, client: UpstreamClient) -> None:
@@ -27,29 +26,3 @@ class AnthropicProvider:
         if api_key:
             self._headers["x-api-key"] = api_key
         self._client = client
-
-    async def send(
-        self, body: bytes, headers: Mapping[str, str] | None = None, *, first_byte_timeout_s: float | None = None
-    ) -> UpstreamResponse:
-        return await self._client.post(
-            self._url,
-            {**self._headers, **headers} if headers else self._headers,
-            body,
-            first_byte_timeout_s=first_byte_timeout_s,
-        )
-
-    async def send_to(
-        self,
-        path: str,
-        body: bytes,
-        headers: Mapping[str, str] | None = None,
-        *,
-        first_byte_timeout_s: float | None = None,
-    ) -> UpstreamResponse:
-        """POST to another endpoint of the same API (``/messages/count_tokens``)."""
-        return await self._client.post(
-            self._root + path,
-            {**self._headers, **headers} if headers else self._headers,
-            body,
-            first_byte_timeout_s=first_byte_timeout_s,
-        )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from gateway.config import Dialect
-from gateway.providers.upstream import UpstreamClient, UpstreamResponse
+from gateway.providers.json_api import JsonApiProvider
+from gateway.providers.upstream import UpstreamClient
 
 
-class OpenAIProvider:
+class OpenAIProvider(JsonApiProvider):
     dialect: Dialect = "openai"
 
     def __init__(
@@ -24,29 +23,3 @@ class OpenAIProvider:
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
         self._client = client
-
-    async def send(
-        self, body: bytes, headers: Mapping[str, str] | None = None, *, first_byte_timeout_s: float | None = None
-    ) -> UpstreamResponse:
-        return await self._client.post(
-            self._url,
-            {**self._headers, **headers} if headers else self._headers,
-            body,
-            first_byte_timeout_s=first_byte_timeout_s,
-        )
-
-    async def send_to(
-        self,
-        path: str,
-        body: bytes,
-        headers: Mapping[str, str] | None = None,
-        *,
-        first_byte_timeout_s: float | None = None,
-    ) -> UpstreamResponse:
-        """POST to another endpoint of the same API (``/embeddings``, ``/responses``)."""
-        return await self._client.post(
-            self._root + path,
-            {**self._headers, **headers} if headers else self._headers,
-            body,
-            first_byte_timeout_s=first_byte_timeout_s,
-        )
