@@ -210,8 +210,15 @@ def test_finance_views_draw_the_api_numbers(browser: Any, gateway: GatewayServer
     ).text
     assert csv_text == api_csv and csv_text.count("\n") >= 3
     # Budget gauge: spent and remaining as the API says, with the alert threshold in the text.
-    _open(page, "budget")
-    b = httpx.get(gateway.url + "/v1/budget", headers=_h(seeded.finance_key)).json()
+    # The month-end projection moves with the clock, so the page is checked against the very
+    # response it drew, and that response against the API's fields read a moment later.
+    with page.expect_response(lambda r: r.url.endswith("/v1/budget")) as seen:
+        _open(page, "budget")
+    b = seen.value.json()
+    later = httpx.get(gateway.url + "/v1/budget", headers=_h(seeded.finance_key)).json()
+    assert {k: later[k] for k in ("month_to_date_millicents", "budget_millicents", "percent_used")} == {
+        k: b[k] for k in ("month_to_date_millicents", "budget_millicents", "percent_used")
+    }
     gauge = _chart(page, "chart-budget")["datasets"][0]["data"]
     assert gauge == pytest.approx(
         [b["month_to_date_millicents"] / 1e5, (b["budget_millicents"] - b["month_to_date_millicents"]) / 1e5]
