@@ -118,8 +118,8 @@ def _env(db_url: str, mock_port: int) -> dict[str, str]:
     return env
 
 
-def _cli(args: list[str], env: dict[str, str], cwd: Path) -> str:
-    cmd = [str(_gateway_exe()), *args]
+def _cli(args: list[str], env: dict[str, str], cwd: Path, exe: Path | None = None) -> str:
+    cmd = [str(exe or _gateway_exe()), *args]
     try:
         proc = subprocess.run(
             cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=_CLI_TIMEOUT_S, check=False
@@ -145,26 +145,28 @@ def start(
     extra_env: dict[str, str] | None = None,
     key_args: list[str] | None = None,
     setup: list[list[str]] | None = None,
+    exe: Path | None = None,
 ) -> tuple[Child, str]:
     """Migrate, bootstrap an org and key, serve one worker; return the child and its API key.
 
     ``extra_env`` adds settings (e.g. ``GATEWAY_RESILIENCE=off``, a ``GATEWAY_CONFIG``); ``key_args``: the
     load uses a second key made by ``gateway keys create`` with these options (e.g. rate limits and a
-    key budget); ``setup``: further ``gateway`` commands run before serving.
+    key budget); ``setup``: further ``gateway`` commands run before serving; ``exe``: another
+    checkout's ``gateway`` command (the bench's ``--baseline``), run from ``cwd``.
     """
     env = {**_env(db.url, mock_port), **(extra_env or {})}
-    _cli(["migrate"], env, cwd)
-    out = _cli(["bootstrap", "--org", "bench", "--email", "bench@example.com", *(bootstrap_args or [])], env, cwd)
+    _cli(["migrate"], env, cwd, exe)
+    out = _cli(["bootstrap", "--org", "bench", "--email", "bench@example.com", *(bootstrap_args or [])], env, cwd, exe)
     line = next((ln for ln in reversed(out.splitlines()) if ln.lstrip().startswith("{")), None)
     if line is None:
         raise RuntimeError(f"`gateway bootstrap` printed no JSON line: {out[-500:]!r}")
     key = msgspec.json.decode(line, type=Bootstrap).api_key
     if key_args is not None:
-        out = _cli(["keys", "create", "--email", "bench@example.com", "--org", "bench", *key_args], env, cwd)
+        out = _cli(["keys", "create", "--email", "bench@example.com", "--org", "bench", *key_args], env, cwd, exe)
         key = msgspec.json.decode(out.strip().splitlines()[-1], type=Bootstrap).api_key
     for args in setup or []:
-        _cli(args, env, cwd)
-    cmd = [str(_gateway_exe()), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        _cli(args, env, cwd, exe)
+    cmd = [str(exe or _gateway_exe()), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     child = children.start(name, cmd, cores=cores, env=env, cwd=cwd)
     wait_http_ok(child, "127.0.0.1", port, "/healthz", _READY_TIMEOUT_S)
     return child, key

@@ -9,6 +9,8 @@ FLOOR = "floor"
 MIN_FLOOR_SHARE = 0.5
 MAX_ADDED_P50_MS = 1.0
 MIN_PEER_MULTIPLE = 10.0
+# Against the previous release (``--baseline``) in the same run: within 5%.
+MIN_BASELINE_SHARE = 0.95
 
 
 def _div(a: float | None, b: float | None) -> float | None:
@@ -67,6 +69,14 @@ def goals(results: list[TargetResult], dialect: str = "openai") -> list[str]:
             )
     p50 = gw.added_p50_ms
     check(f"added p50 < {MAX_ADDED_P50_MS:.0f} ms", p50, p50 is not None and p50 < MAX_ADDED_P50_MS)
+    for mine, theirs in (("gateway", "baseline"), ("gateway-budget", "baseline-budget")):
+        ours, base = by.get(mine), by.get(theirs)
+        if ours is None or base is None:
+            continue
+        for kind, label in (("rps", "req/s"), ("sps", "streams/s")):
+            share = _div(_rate(ours, kind), _rate(base, kind))
+            ok = share is not None and share >= MIN_BASELINE_SHARE
+            check(f"{mine} {label} >= {MIN_BASELINE_SHARE:.2f}x {theirs}", share, ok)
     budget = by.get("gateway-budget")
     if budget is not None:
         for kind, label in (("rps", "req/s"), ("sps", "streams/s")):

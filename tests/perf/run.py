@@ -60,6 +60,7 @@ class Options(msgspec.Struct, frozen=True):
     use_wrk: bool
     timeout: float
     redis_url: str = bench_limits.DEFAULT_REDIS
+    baseline: str = ""
 
 
 class Target(msgspec.Struct, frozen=True):
@@ -143,6 +144,12 @@ def _parse(argv: list[str] | None) -> Options:
     p.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, seconds")
     p.add_argument("--redis-url", default=bench_limits.DEFAULT_REDIS, help="Redis for the gateway-limits target")
+    p.add_argument(
+        "--baseline",
+        default="",
+        help="another checkout (with its .venv) whose gateway is measured in the same run, as 'baseline'"
+        " (and 'baseline-budget' when gateway-budget is measured), e.g. a clone of the previous release",
+    )
     a = p.parse_args(argv)
     only = tuple(x.strip() for x in a.only.split(",") if x.strip())
     unknown = set(only) - set(_TARGETS)
@@ -155,6 +162,8 @@ def _parse(argv: list[str] | None) -> Options:
     if not (0 < a.duration <= 120 and 0 < a.latency_duration <= 60 and 0 <= a.warmup <= 30):
         p.error("durations are bounded: 0 < --duration <= 120, 0 < --latency-duration <= 60, --warmup <= 30")
     dialects = ("openai", "anthropic") if a.dialect == "both" else (a.dialect,)
+    if a.baseline and not (Path(a.baseline) / ".venv" / "bin" / "gateway").exists():
+        p.error(f"--baseline {a.baseline}: no .venv/bin/gateway there (run `make install` in that checkout)")
     return Options(
         duration=a.duration,
         warmup=a.warmup,
@@ -167,6 +176,7 @@ def _parse(argv: list[str] | None) -> Options:
         use_wrk=a.loadgen != "python",
         timeout=a.timeout,
         redis_url=a.redis_url,
+        baseline=str(Path(a.baseline).resolve()) if a.baseline else "",
     )
 
 
@@ -242,16 +252,35 @@ def _run_targets(
     # limits on the key and the organization, shared through Redis (bench_limits.py).
     databases: list[gateway_target.BenchDatabase] = []
     hard = ["--budget-usd", "1000000", "--hard-limit"]
+    # With --baseline, each gateway target is preceded by the same target on the other checkout,
+    # so both are measured minutes apart under the same harness ("baseline" = that checkout).
+    plan: list[tuple[str, list[str], str]] = []
+    for name, extra in (("gateway", []), ("gateway-budget", hard), ("gateway-limits", hard)):
+        if name not in opts.only:
+            continue
+        if opts.baseline and name != "gateway-limits":
+            plan.append((name.replace("gateway", "baseline"), extra, name))
+        plan.append((name, extra, name))
     try:
-        for name, extra in (("gateway", []), ("gateway-budget", hard), ("gateway-limits", hard)):
-            if name not in opts.only:
-                continue
+        for name, extra, kind in plan:
 
-            def gateway(port: int, extra: list[str] = extra, name: str = name) -> tuple[int, dict[str, str]]:
+            def gateway(
+                port: int, extra: list[str] = extra, name: str = name, kind: str = kind
+            ) -> tuple[int, dict[str, str]]:
                 databases.append(gateway_target.BenchDatabase(_WORKDIR / "pgdata"))
-                limits = bench_limits.gateway_options(opts.redis_url) if name == "gateway-limits" else {}  # fmt: skip
+                limits = bench_limits.gateway_options(opts.redis_url) if kind == "gateway-limits" else {}  # fmt: skip
+                other = Path(opts.baseline) if name.startswith("baseline") else None
                 child, key = gateway_target.start(
-                    children, databases[-1], port, mock_port, server, _REPO, bootstrap_args=extra, **limits
+                    children,
+                    databases[-1],
+                    port,
+                    mock_port,
+                    server,
+                    other or _REPO,
+                    bootstrap_args=extra,
+                    exe=other / ".venv" / "bin" / "gateway" if other else None,
+                    name=name,
+                    **limits,
                 )
                 return child.pid, {"Authorization": f"Bearer {key}"}
 
