@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -224,6 +225,25 @@ async def open_services(
         tracing.shutdown()
 
 
+# Requests allocate many short-lived containers; at the default threshold (700) the young
+# generation was collected ~350 times a second under load, each pass walking the objects of
+# every request in flight, about a tenth of the CPU (gc.callbacks, 64 connections).
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def tune_collector() -> None:
+    """Freeze what start-up built and collect the young generation less often.
+
+    Everything alive once the services are open (modules, catalog, caches) lives as long as
+    the process; ``gc.freeze`` moves it out of the collector's reach, so a full collection
+    walks only what requests allocate. Reference cycles still go, just in larger batches.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -231,11 +251,14 @@ def create_app(
     providers: dict[str, Provider] | None = None,
     span_exporter: SpanExporter | None = None,
     budget_factory: BudgetFactory | None = None,
+    server_process: bool = False,
 ) -> Litestar:
     """Build the app. ``upstream``/``providers`` replace the network seam in tests.
 
     ``span_exporter`` turns tracing on with that exporter (tests use an in-memory one);
-    otherwise tracing follows ``settings.otel_endpoint``.
+    otherwise tracing follows ``settings.otel_endpoint``. ``server_process``: the app owns
+    its process (``gateway serve``), so the collector is tuned for it once started (never
+    in a test process that builds many apps).
     """
     if not settings.database_url:
         raise ValueError("create_app needs settings.database_url (the CLI resolves the embedded server)")
@@ -250,6 +273,8 @@ def create_app(
             span_exporter=span_exporter,
         ) as services:
             app.state.services = services
+            if server_process:
+                tune_collector()
             yield
 
     return Litestar(

@@ -14,4 +14,4 @@ def app_from_env() -> Litestar:
     settings = Settings.from_env()
     # Worker processes start afresh: give them the same log format as the parent.
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    return create_app(settings, server_process=True)
