@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from gateway.alarm import Alarm
 from gateway.dialects.sse import SSEParser
 from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.pipeline.attempt import report_failure
@@ -30,11 +31,15 @@ async def relay_whole(
         if call.deadline_at is None:
             data = await resp.read()
         else:
+            alarm = Alarm.at(call.deadline_at)
             try:
-                async with asyncio.timeout_at(call.deadline_at):
-                    data = await resp.read()
-            except TimeoutError:
-                raise UpstreamTimeout(TOTAL_DEADLINE_MESSAGE) from None
+                data = await resp.read()
+            except asyncio.CancelledError:
+                if alarm.expired():
+                    raise UpstreamTimeout(TOTAL_DEADLINE_MESSAGE) from None
+                raise
+            finally:
+                alarm.cancel()
     except UpstreamError as exc:
         call.upstream_wait += time.perf_counter() - t0
         report_failure(settlement.services.metrics, call, exc.code, None, exc)

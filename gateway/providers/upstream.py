@@ -23,6 +23,7 @@ from typing import Protocol
 import aiohttp
 import httpx
 
+from gateway.alarm import Alarm
 from gateway.errors import UpstreamTimeout, UpstreamUnavailable
 
 
@@ -126,13 +127,17 @@ class AiohttpUpstream:
     ) -> UpstreamResponse:
         try:
             if first_byte_timeout_s is None:
-                resp = await self._session.post(url, data=body, headers=dict(headers))
+                resp = await self._session.post(url, data=body, headers=headers)
             else:
+                alarm = Alarm.at(asyncio.get_running_loop().time() + first_byte_timeout_s)
                 try:
-                    async with asyncio.timeout(first_byte_timeout_s):
-                        resp = await self._session.post(url, data=body, headers=dict(headers))
-                except TimeoutError as exc:
-                    raise _first_byte_timeout(url, first_byte_timeout_s) from exc
+                    resp = await self._session.post(url, data=body, headers=headers)
+                except asyncio.CancelledError:
+                    if alarm.expired():
+                        raise _first_byte_timeout(url, first_byte_timeout_s) from None
+                    raise
+                finally:
+                    alarm.cancel()
         except TimeoutError as exc:
             raise UpstreamTimeout("the provider did not answer in time") from exc
         except aiohttp.ClientError as exc:

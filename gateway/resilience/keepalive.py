@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from gateway.alarm import Alarm
 from gateway.errors import UpstreamTimeout
 
 OPENAI_KEEPALIVE = b": keep-alive\n\n"
@@ -29,28 +30,53 @@ def keepalive_frame(client_dialect: str) -> bytes:
 async def paced(
     read_chunk: Callable[[], Awaitable[bytes]], *, idle_s: float, keepalive_s: float, deadline_at: float
 ) -> AsyncIterator[bytes]:
-    """Chunks until EOF (``read_chunk`` returns ``b""``); ``b""`` marks a keep-alive tick."""
+    """Chunks until EOF (``read_chunk`` returns ``b""``); ``b""`` marks a keep-alive tick.
+
+    One ``Alarm`` serves the three deadlines: while events flow it is only moved forward (no
+    timer per event); when it goes off, the silence so far says which deadline it was.
+    """
     loop = asyncio.get_running_loop()
     last = loop.time()
-    while True:
-        now = loop.time()
-        wake = min(deadline_at, last + idle_s)
-        if keepalive_s > 0:
-            wake = min(wake, now + keepalive_s)
-        try:
-            async with asyncio.timeout_at(wake):
-                chunk = await read_chunk()
-        except TimeoutError:
+
+    def wake(now: float) -> float:
+        # The next moment to look: the total deadline, the idle limit, or the next keep-alive.
+        at = min(deadline_at, last + idle_s)
+        return min(at, now + keepalive_s) if keepalive_s > 0 else at
+
+    def expiry(now: float) -> None:
+        # The alarm's time came: the total or the idle deadline (raise), else a keep-alive.
+        if now >= deadline_at:
+            raise UpstreamTimeout(TOTAL_DEADLINE_MESSAGE) from None
+        if now - last >= idle_s:
+            raise UpstreamTimeout(
+                f"the provider sent nothing for {idle_s:g} s mid-stream (GATEWAY_STREAM_IDLE_TIMEOUT_S)"
+            ) from None
+        alarm.rearm(wake(now))
+
+    alarm = Alarm.at(wake(last))
+    try:
+        while True:
             now = loop.time()
-            if now >= deadline_at:
-                raise UpstreamTimeout(TOTAL_DEADLINE_MESSAGE) from None
-            if now - last >= idle_s:
-                raise UpstreamTimeout(
-                    f"the provider sent nothing for {idle_s:g} s mid-stream (GATEWAY_STREAM_IDLE_TIMEOUT_S)"
-                ) from None
-            yield b""
-            continue
-        if not chunk:
-            return
-        last = loop.time()
-        yield chunk
+            if now >= alarm.when:
+                # Its time passed while the relay was sending (it cancels only during a read).
+                expiry(now)
+                yield b""
+                continue
+            alarm.armed = True
+            try:
+                chunk = await read_chunk()
+            except asyncio.CancelledError:
+                alarm.armed = False
+                if not alarm.expired():
+                    raise
+                expiry(loop.time())
+                yield b""
+                continue
+            alarm.armed = False
+            if not chunk:
+                return
+            last = loop.time()
+            alarm.move_to(wake(last))
+            yield chunk
+    finally:
+        alarm.cancel()
