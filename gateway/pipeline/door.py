@@ -8,7 +8,6 @@ ASGI door; tests drive the pipeline through an in-memory one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Coroutine, Mapping
 from typing import Any, Protocol
 
@@ -60,17 +59,59 @@ class Door(Protocol):
         ...
 
 
+# A request answered within this many seconds never starts a watch of its client: the
+# watch (a task blocked on the connection) costs more than the whole gateway overhead of a
+# fast request, and a client that leaves sooner is still noticed at that moment.
+WATCH_AFTER_S = 0.25
+
+
+class _Watch:
+    """Watches the client for one request from ``WATCH_AFTER_S`` on; cancels the request's task if it leaves."""
+
+    __slots__ = ("door", "gone", "over", "task", "watcher")
+
+    def __init__(self, door: Door, task: asyncio.Task[Any]) -> None:
+        self.door = door
+        self.task = task
+        self.gone = False
+        self.over = False
+        self.watcher: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if not self.over:
+            self.watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        await self.door.disconnected()
+        if not self.over:
+            self.gone = True
+            self.task.cancel()
+
+
 async def unless_gone(door: Door, work: Coroutine[Any, Any, None]) -> None:
-    """Run ``work`` while watching the client; cancel it and raise ``ClientGone`` if the client leaves."""
-    task = asyncio.ensure_future(work)
-    watch = asyncio.ensure_future(door.disconnected())
+    """Run ``work`` while watching the client; cancel it and raise ``ClientGone`` if the client leaves.
+
+    ``work`` runs in the caller's task (no task of its own); the watch starts only once the
+    request has taken ``WATCH_AFTER_S``.
+    """
+    task = asyncio.current_task()
+    if task is None:  # pragma: no cover - always inside the server's request task
+        await work
+        return
+    watch = _Watch(door, task)
+    timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, watch.start)
     try:
-        await asyncio.wait((task, watch), return_when=asyncio.FIRST_COMPLETED)
+        await work
+    except asyncio.CancelledError:
+        if watch.gone and task.uncancel() == 0:
+            raise ClientGone from None
+        raise
     finally:
-        watch.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            raise ClientGone
-    task.result()
+        watch.over = True
+        timer.cancel()
+        if watch.watcher is not None:
+            watch.watcher.cancel()
+    if watch.gone and task.cancelling():
+        # The client left just as the work ended: its cancel is taken back, the request is gone.
+        task.uncancel()
+        raise ClientGone
