@@ -41,6 +41,13 @@ class Limiter(Protocol):
 
 def scope_limits(p: Principal) -> list[ScopeLimits]:
     """The principal's limited scopes: key, user, organization (the ones without a limit left out)."""
+    k, u, o = p.key_limits, p.user_limits, p.org
+    if not (
+        k.rpm_limit or k.tpm_limit or k.max_parallel
+        or u.rpm_limit or u.tpm_limit or u.max_parallel
+        or o.rpm_limit or o.tpm_limit or o.max_parallel
+    ):  # fmt: skip
+        return []  # the common case: nothing limited, nothing built
     out: list[ScopeLimits] = []
     if p.key_id is not None:
         k = p.key_limits

@@ -71,7 +71,6 @@ class RequestContext:
     auto_fell_back: bool = False
     conversation_header: str | None = None
     conversation_id: str | None = None
-    conversation_turn: int = 1
     route_mode_header: str | None = None
     route_mode: str = "score"
     router_query: str | None = None
@@ -84,6 +83,11 @@ class RequestContext:
     @property
     def stream(self) -> bool:
         return self.parsed.stream
+
+    @property
+    def conversation_turn(self) -> int:
+        """Which user turn of the conversation this is (read only by AUTO's decision row)."""
+        return max(1, sum(1 for role, _ in self.parsed.turns if role == "user"))
 
     def call_id(self) -> str:
         """A fresh model-call id: the request id for the first call, derived ones after."""

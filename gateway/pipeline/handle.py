@@ -194,7 +194,6 @@ async def _run(
         request_type=request_type(headers.get("x-request-type")),
         conversation_header=headers.get("x-conversation-id"),
         route_mode_header=headers.get("x-gateway-route-mode"),
-        conversation_turn=max(1, sum(1 for role, _ in parsed.turns if role == "user")),
     )
     if services.settings.resilience:
         ctx.timeout_s = total_deadline_s(services.settings.request_timeout_s, headers.get(TIMEOUT_HEADER))
@@ -219,7 +218,10 @@ async def _run(
     opened.append(settlement)
     async with settlement:
         # A refusal here releases what earlier steps took; no usage row for a refused call.
-        with services.tracing.span("gateway admission", {"gateway.tier": call.model_tier}):
+        if services.tracing.enabled:
+            with services.tracing.span("gateway admission", {"gateway.tier": call.model_tier}):
+                call.holds = await services.admission.admit(call.policy_request(ctx))
+        else:
             call.holds = await services.admission.admit(call.policy_request(ctx))
         settlement.track(call)
         if ctx.conversation_header is not None and ctx.conversation_id is None:

@@ -163,22 +163,23 @@ class Settlement:
             # says nothing about the deployment's health).
             call.on_settled(True if status == "success" else None if status == "cancelled" else False)
         services = self.services
+        if not services.tracing.enabled:
+            return self._settle(call, status, usage, usage_final, reply_text, thinking, http_status)[0]
         with services.tracing.span("gateway settlement", {"gateway.status": status}) as span:
             cost, measured = self._settle(call, status, usage, usage_final, reply_text, thinking, http_status)
-            if services.tracing.enabled:
-                span.set_attributes(
-                    {
-                        "gen_ai.response.model": call.entry.id,
-                        "gateway.tier": call.model_tier,
-                        "gateway.cost_usd": usd_float(cost),
-                        "gateway.cost_millicents": cost,
-                        "gen_ai.usage.input_tokens": measured.input_tokens
-                        + measured.cache_write_tokens
-                        + measured.cache_read_tokens,
-                        "gen_ai.usage.output_tokens": measured.output_tokens,
-                        "gateway.usage_estimated": measured.estimated,
-                    }
-                )
+            span.set_attributes(
+                {
+                    "gen_ai.response.model": call.entry.id,
+                    "gateway.tier": call.model_tier,
+                    "gateway.cost_usd": usd_float(cost),
+                    "gateway.cost_millicents": cost,
+                    "gen_ai.usage.input_tokens": measured.input_tokens
+                    + measured.cache_write_tokens
+                    + measured.cache_read_tokens,
+                    "gen_ai.usage.output_tokens": measured.output_tokens,
+                    "gateway.usage_estimated": measured.estimated,
+                }
+            )
         return cost
 
     def _settle(

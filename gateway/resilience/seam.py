@@ -113,8 +113,14 @@ class ResilientAttempt:
             )
 
         primary_dialect = call.provider.dialect
+        primary_provider, primary_path = call.provider, call.route.upstream_path
 
         async def send(entry: ModelEntry, dep: Deployment, wait_s: float) -> UpstreamResponse:
+            if self._tracing is None and dep.provider is primary_provider and dep.upstream == primary.upstream:
+                # The common case: the call's own provider, route and body, as they are.
+                if primary_path is None:
+                    return await dep.provider.send(body, call.forward_headers, first_byte_timeout_s=wait_s)
+                return await _send(dep, call.route, body, call.forward_headers, wait_s)
             # The client's provider-defined headers (anthropic-beta...) go only to that dialect.
             extra = call.forward_headers if dep.provider.dialect == primary_dialect else None
             if self._tracing is None:
