@@ -32,7 +32,7 @@ import asyncio
 class Alarm:
     """Cancels the task that armed it when the loop clock reaches ``when`` (see the module docstring)."""
 
-    __slots__ = ("_handle", "_loop", "_task", "armed", "fired", "when")
+    __slots__ = ("_handle", "_loop", "_task", "armed", "fired", "missed", "when")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[object], when: float) -> None:
         self._loop = loop
@@ -40,6 +40,7 @@ class Alarm:
         self.when = when
         self.fired = False
         self.armed = True
+        self.missed = False  # went off while disarmed (its owner handles that when it next looks)
         self._handle: asyncio.TimerHandle | None = loop.call_at(when, self._ring)
 
     @classmethod
@@ -60,12 +61,15 @@ class Alarm:
         if self.armed:
             self.fired = True
             self._task.cancel()
+        else:
+            self.missed = True
 
     def move_to(self, when: float) -> None:
         """Go off at ``when`` instead; moving later costs no new timer (the old one re-arms when due)."""
         if self.fired:
             return
         if self._handle is None:
+            self.missed = False
             self._handle = self._loop.call_at(when, self._ring)
         elif when < self.when:
             self._handle.cancel()
@@ -80,12 +84,22 @@ class Alarm:
         # Another cancel requested too (the client left): that one still propagates.
         return self._task.uncancel() == 0
 
+    def arm(self) -> bool:
+        """Cancel again from now on (after ``armed = False``); False if its time has passed already."""
+        if self._loop.time() >= self.when:
+            return False
+        self.armed = True
+        if self._handle is None:
+            self.missed = False
+            self._handle = self._loop.call_at(self.when, self._ring)
+        return True
+
     def rearm(self, when: float) -> None:
         """Set again after it went off (and ``expired()`` took its cancel back)."""
         if self._handle is not None:
             self._handle.cancel()
         self.when = when
-        self.fired = False
+        self.fired = self.missed = False
         self._handle = self._loop.call_at(when, self._ring)
 
     def cancel(self) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.alarm import Alarm
 from gateway.auth.principal import Principal
 from gateway.config import ModelEntry
 from gateway.pipeline.admission import Hold
@@ -151,6 +152,9 @@ class ModelCall:
     failed_attempts: list[Any] = field(default_factory=list)
     deadline_at: float | None = None
     on_settled: Callable[[bool | None], None] | None = None
+    # The total deadline's alarm, when the attempt armed one (non-streamed calls): disarmed
+    # between the response head and the body, armed again by the relay around its read.
+    deadline_alarm: Alarm | None = None
 
     def attempt_headers(self) -> dict[str, str]:
         """``X-Gateway-Attempts`` / ``X-Gateway-Fallback``, only when a retry or fallback happened."""

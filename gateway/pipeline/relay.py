@@ -31,7 +31,11 @@ async def relay_whole(
         if call.deadline_at is None:
             data = await resp.read()
         else:
-            alarm = Alarm.at(call.deadline_at)
+            alarm = call.deadline_alarm
+            if alarm is None:
+                alarm = Alarm.at(call.deadline_at)
+            elif not alarm.arm():
+                raise UpstreamTimeout(TOTAL_DEADLINE_MESSAGE)
             try:
                 data = await resp.read()
             except asyncio.CancelledError:

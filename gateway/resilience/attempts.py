@@ -121,10 +121,13 @@ async def run_attempts(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rng: random.Random | None = None,
     on_failure: Callable[[FailedAttempt], None] | None = None,
+    first_failure: tuple[Deployment, GatewayError, int | None] | None = None,
 ) -> Served:
     """Try ``primary``, then (lazily: only once it failed) ``fallbacks()``; raise the last failure.
 
-    The healthy path never computes the fallback chain.
+    The healthy path never computes the fallback chain. ``first_failure``: the caller already
+    made the first attempt itself (its deployment, failure and status) and the loop goes on
+    from there.
     """
     started = clock()
     attempts = 0
@@ -142,17 +145,23 @@ async def run_attempts(
         if status is not None and not is_retryable(status):
             raise failure
 
-    # The healthy path: one pick, one attempt, nothing else set up.
-    first = pick(deployments.get(primary.id, ()), started)
-    if first is not None and first.begin(started):
-        wait_s = deadline.first_byte_wait(started, first_byte_s, stream=stream)
-        failure, status, resp = await _one(primary, first, send, wait_s, clock)
-        if resp is not None:
-            return Served(resp, primary, first, 1)
-        assert failure is not None
-        attempts, first_tried[first.name] = 1, 1
-        last, hint = failure, failure.retry_after_s
-        failed(primary, first, failure, status)
+    if first_failure is not None:
+        tried_dep, first_error, first_status = first_failure
+        attempts, first_tried[tried_dep.name] = 1, 1
+        last, hint = first_error, first_error.retry_after_s
+        failed(primary, tried_dep, first_error, first_status)
+    else:
+        # The healthy path: one pick, one attempt, nothing else set up.
+        first = pick(deployments.get(primary.id, ()), started)
+        if first is not None and first.begin(started):
+            wait_s = deadline.first_byte_wait(started, first_byte_s, stream=stream)
+            failure, status, resp = await _one(primary, first, send, wait_s, clock)
+            if resp is not None:
+                return Served(resp, primary, first, 1)
+            assert failure is not None
+            attempts, first_tried[first.name] = 1, 1
+            last, hint = failure, failure.retry_after_s
+            failed(primary, first, failure, status)
     chain: list[ModelEntry] = [primary]
     expanded = False
 
@@ -270,6 +279,12 @@ async def _one(
         raise
     if resp.status < 400:
         return None, None, resp
+    failure, status = await refused(dep, resp, clock)
+    return failure, status, None
+
+
+async def refused(dep: Deployment, resp: UpstreamResponse, clock: Callable[[], float]) -> tuple[GatewayError, int]:
+    """An error status from ``dep``: read it, honour its ``Retry-After``, end the attempt."""
     try:
         body = await resp.read()
     except UpstreamError:
@@ -285,4 +300,4 @@ async def _one(
         dep.cool_down(now, seconds)
         failure.retry_after_s = seconds
     dep.end(now, ok=not counts_as_failure(resp.status))
-    return failure, resp.status, None
+    return failure, resp.status

@@ -69,6 +69,10 @@ class CircuitBreaker:
             return CircuitState.HALF_OPEN
         return self._state
 
+    def is_closed(self) -> bool:
+        """Closed (the healthy case: no probe to claim, no cool-down to check)."""
+        return self._state is CircuitState.CLOSED
+
     def available(self, now: float) -> bool:
         """True when a request may be sent now (closed, or half-open with no probe in flight)."""
         if self._state is CircuitState.CLOSED:

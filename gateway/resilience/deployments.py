@@ -67,6 +67,23 @@ class Deployment:
             self._minute[1] += 1
         return True
 
+    def take(self, now: float) -> bool:
+        """``ready`` and ``begin`` at once for a plain deployment with a closed circuit.
+
+        False means only "not the plain case" (limits of its own, a cool-down, a circuit not
+        closed): the caller then goes through ``pick`` and ``begin``.
+        """
+        if (
+            self.max_parallel is None
+            and self.rpm is None
+            and now >= self.not_before
+            and self.weight > 0
+            and self.circuit.is_closed()
+        ):
+            self.in_flight += 1
+            return True
+        return False
+
     def end(self, now: float, *, ok: bool | None) -> None:
         """The request ended: ``ok`` True/False is a verdict for the circuit, None is none."""
         self.in_flight = max(0, self.in_flight - 1)

@@ -37,9 +37,11 @@ async def paced(
     """
     loop = asyncio.get_running_loop()
     last = loop.time()
+    # After an event the next look is one step on (the idle limit or the next keep-alive,
+    # whichever is sooner), never past the total deadline.
+    step = min(idle_s, keepalive_s) if keepalive_s > 0 else idle_s
 
     def wake(now: float) -> float:
-        # The next moment to look: the total deadline, the idle limit, or the next keep-alive.
         at = min(deadline_at, last + idle_s)
         return min(at, now + keepalive_s) if keepalive_s > 0 else at
 
@@ -56,10 +58,9 @@ async def paced(
     alarm = Alarm.at(wake(last))
     try:
         while True:
-            now = loop.time()
-            if now >= alarm.when:
-                # Its time passed while the relay was sending (it cancels only during a read).
-                expiry(now)
+            if alarm.missed:
+                # It went off while the relay was sending (it cancels only during a read).
+                expiry(loop.time())
                 yield b""
                 continue
             alarm.armed = True
@@ -76,7 +77,14 @@ async def paced(
             if not chunk:
                 return
             last = loop.time()
-            alarm.move_to(wake(last))
+            # Push the alarm on without a call per event (moving it later needs no new timer).
+            when = last + step
+            if when > deadline_at:
+                when = deadline_at
+            if when >= alarm.when:
+                alarm.when = when
+            else:
+                alarm.move_to(when)
             yield chunk
     finally:
         alarm.cancel()

@@ -16,9 +16,10 @@ import asyncio
 import time
 from collections.abc import Mapping, Sequence
 
+from gateway.alarm import Alarm
 from gateway.catalog import Catalog
 from gateway.config import ModelEntry
-from gateway.errors import GatewayError, RequestValidationError, UpstreamError
+from gateway.errors import GatewayError, RequestValidationError, UpstreamError, UpstreamTimeout
 from gateway.metrics import Metrics
 from gateway.observe.tracing import Tracing
 from gateway.pipeline.attempt import report_failure
@@ -28,10 +29,11 @@ from gateway.pipeline.route import Route, route_for_provider
 from gateway.policy.tiers import is_allowed, model_tier
 from gateway.providers.base import EndpointProvider
 from gateway.providers.upstream import UpstreamResponse
-from gateway.resilience.attempts import FailedAttempt, RetryPolicy, run_attempts
+from gateway.resilience.attempts import FailedAttempt, RetryPolicy, refused, run_attempts
 from gateway.resilience.deadlines import Deadline
 from gateway.resilience.deployments import Deployment
 from gateway.resilience.fallback import fallback_chain
+from gateway.resilience.keepalive import TOTAL_DEADLINE_MESSAGE
 from gateway.settings import Settings
 
 
@@ -60,13 +62,29 @@ class ResilientAttempt:
     async def __call__(self, call: ModelCall, body: bytes, ctx: RequestContext | None = None) -> UpstreamResponse:
         s = self._settings
         loop = asyncio.get_running_loop()
+        now = loop.time()
         primary = call.entry
         if ctx is not None:
             total_s = ctx.timeout_s if ctx.timeout_s is not None else s.request_timeout_s
             # The total deadline counts from the request's arrival, not from here.
-            call.deadline_at = loop.time() - (time.perf_counter() - ctx.started) + total_s
+            call.deadline_at = now - (time.perf_counter() - ctx.started) + total_s
         else:
-            call.deadline_at = loop.time() + s.request_timeout_s
+            call.deadline_at = now + s.request_timeout_s
+        stream = ctx.stream if ctx is not None else True
+        first_failure: tuple[Deployment, GatewayError, int | None] | None = None
+
+        # The healthy path, first: the model's one plain deployment, its own provider and body,
+        # one attempt. Only a failure sets up the loop below (which carries on from it).
+        pool = self._deployments.get(primary.id)
+        if self._tracing is None and pool is not None and len(pool) == 1:
+            dep = pool[0]
+            if dep.provider is call.provider and dep.upstream == primary.upstream and dep.take(now):
+                t0 = time.perf_counter()
+                outcome = await self._first(call, dep, body, stream, now, loop)
+                call.upstream_wait += time.perf_counter() - t0
+                if not isinstance(outcome, tuple):
+                    return self._served(call, ctx, primary, dep, 1, outcome, loop)
+                first_failure = outcome
 
         def route_of(dep: Deployment) -> Route:
             # The client's codec to this deployment's provider (the native Responses route
@@ -146,7 +164,7 @@ class ResilientAttempt:
             call.failed_attempts.append(f)
             reason = f"http_{f.status}" if f.status is not None else f.error.code
             report_failure(m, call, reason, f.status, f.error)
-            m.child(m.attempts, f.deployment, f.model.id, reason).inc()
+            m.attempts.add((f.deployment, f.model.id, reason))
 
         t0 = time.perf_counter()
         try:
@@ -158,9 +176,10 @@ class ResilientAttempt:
                 policy=self._policy,
                 deadline=Deadline(at=call.deadline_at),
                 first_byte_s=s.first_byte_timeout_s,
-                stream=ctx.stream if ctx is not None else True,
+                stream=stream,
                 clock=loop.time,
                 on_failure=on_failure,
+                first_failure=first_failure,
             )
         except GatewayError as exc:
             call.upstream_wait += time.perf_counter() - t0
@@ -170,32 +189,94 @@ class ResilientAttempt:
             if mine:
                 call.deployment = mine[-1]
             exc.extra_headers = {**(exc.extra_headers or {}), **call.attempt_headers()}
+            _drop_alarm(call)
+            raise
+        except BaseException:
+            _drop_alarm(call)
             raise
         call.upstream_wait += time.perf_counter() - t0
-        dep = served.deployment
-        m.child(m.attempts, dep.name, served.model.id, "ok").inc()
-        call.attempts = served.attempts
+        return self._served(call, ctx, served.model, served.deployment, served.attempts, served.response, loop)
+
+    async def _first(
+        self, call: ModelCall, dep: Deployment, body: bytes, stream: bool, now: float, loop: asyncio.AbstractEventLoop
+    ) -> UpstreamResponse | tuple[Deployment, GatewayError, int | None]:
+        """The healthy path's one attempt: its 2xx response, or its failure (deployment, error, status).
+
+        A streamed call waits for the head at most ``GATEWAY_FIRST_BYTE_TIMEOUT_S``; a whole
+        answer's head comes only with the answer, so only the total deadline bounds it: one
+        alarm, handed to the relay for the body (``call.deadline_alarm``).
+        """
+        assert call.deadline_at is not None
+        alarm: Alarm | None = None
+        if stream:
+            wait_s: float | None = max(0.0, min(call.deadline_at - now, self._settings.first_byte_timeout_s))
+        else:
+            wait_s = None
+            alarm = call.deadline_alarm = Alarm.at(call.deadline_at)
+        try:
+            if call.route.upstream_path is None:
+                resp = await dep.provider.send(body, call.forward_headers, first_byte_timeout_s=wait_s)
+            else:
+                resp = await _send(dep, call.route, body, call.forward_headers, wait_s)
+        except UpstreamError as exc:
+            dep.end(loop.time(), ok=False)
+            return dep, exc, None
+        except asyncio.CancelledError:
+            if alarm is None or not alarm.expired():
+                dep.end(loop.time(), ok=None)
+                raise
+            dep.end(loop.time(), ok=False)
+            return dep, _total_deadline_before_headers(), None
+        except BaseException:
+            dep.end(loop.time(), ok=None)
+            raise
+        finally:
+            if alarm is not None:
+                alarm.armed = False  # until the relay reads the body (it cancels nothing meanwhile)
+        if resp.status < 400:
+            return resp
+        failure, status = await refused(dep, resp, loop.time)
+        return dep, failure, status
+
+    def _served(
+        self,
+        call: ModelCall,
+        ctx: RequestContext | None,
+        model: ModelEntry,
+        dep: Deployment,
+        attempts: int,
+        resp: UpstreamResponse,
+        loop: asyncio.AbstractEventLoop,
+    ) -> UpstreamResponse:
+        """Make ``call`` the one that served (model, provider, route, tier), and return its response."""
+        m = self._metrics
+        primary = call.entry
+        m.attempts.add((dep.name, model.id, "ok"))
+        call.attempts = attempts
         call.deployment = dep.name
-        if served.model is not primary:
+        if model is not primary:
             call.fell_back_from = primary.id
-            call.entry = served.model
+            call.entry = model
             if ctx is not None:
-                call.model_tier = model_tier(ctx.principal, served.model) or served.model.tier
-            m.child(m.fallbacks, primary.id, served.model.id).inc()
+                call.model_tier = model_tier(ctx.principal, model) or model.tier
+            m.child(m.fallbacks, primary.id, model.id).inc()
         if dep.provider is not call.provider:
             call.provider = dep.provider
             if ctx is not None:
-                call.route = route_of(dep)
+                call.route = route_for_provider(ctx.codec, dep.provider)
+        alarm = call.deadline_alarm
 
         def settled(ok: bool | None) -> None:
-            served.finish(loop.time(), ok=ok)
+            dep.end(loop.time(), ok=ok)
+            if alarm is not None:
+                alarm.cancel()
 
         call.on_settled = settled
-        return served.response
+        return resp
 
 
 async def _send(
-    dep: Deployment, route: Route, body: bytes, headers: Mapping[str, str] | None, wait_s: float
+    dep: Deployment, route: Route, body: bytes, headers: Mapping[str, str] | None, wait_s: float | None
 ) -> UpstreamResponse:
     """One send to ``dep``: its provider's main endpoint, or the route's own (``/responses``)."""
     path = route.upstream_path
@@ -204,3 +285,16 @@ async def _send(
     if not isinstance(dep.provider, EndpointProvider):
         raise UpstreamError(f"the provider '{dep.provider.name}' has no {path} endpoint", code="upstream_unsupported")
     return await dep.provider.send_to(path, body, headers, first_byte_timeout_s=wait_s)
+
+
+def _total_deadline_before_headers() -> UpstreamTimeout:
+    err = UpstreamTimeout(TOTAL_DEADLINE_MESSAGE)
+    err.before_headers = True
+    return err
+
+
+def _drop_alarm(call: ModelCall) -> None:
+    """Nothing served: the healthy path's deadline alarm has no relay to serve."""
+    if call.deadline_alarm is not None:
+        call.deadline_alarm.cancel()
+        call.deadline_alarm = None
