@@ -5,7 +5,7 @@ pass, counts the request and takes a concurrency slot: one round trip, atomic, s
 replicas together admit what one would. Checks that arrive while a round trip is in flight
 are sent together in the next one (one pipeline of script calls): a check waits for at most
 the round trip in flight and its own, and under load the client's per-command cost is
-shared. Settlement (tokens used, slot freed) is queued and sent in one pipeline per flush
+shared. Settlement (tokens used, slot freed) is queued and sent as one script call per flush
 interval by ``RateLimitGuard``, off the request path.
 
 Keys (all under the configured prefix): ``<p>r:<scope>:<minute>`` and ``<p>t:<scope>:<minute>``
@@ -85,6 +85,24 @@ end
 return {1, -1, 0, 0, best_r[2], best_r[1], best_r[3], best_t[2], best_t[1], best_t[3]}
 """
 
+# Settlement of many calls in one script call. KEYS: one per operation. ARGV: the token
+# keys' expiry (ms), then per operation a kind ("z": remove the member ARGV from the
+# in-flight set at KEYS[i]; "t": add ARGV tokens to the count at KEYS[i]) and its value.
+_SETTLE = """
+local expiry = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  local kind = ARGV[i * 2]
+  local value = ARGV[i * 2 + 1]
+  if kind == 'z' then
+    redis.call('ZREM', KEYS[i], value)
+  else
+    redis.call('INCRBY', KEYS[i], value)
+    redis.call('PEXPIRE', KEYS[i], expiry)
+  end
+end
+return #KEYS
+"""
+
 _KINDS = {1: "requests", 2: "tokens", 3: "parallel"}
 
 
@@ -95,6 +113,7 @@ class RedisLimiter:
         self._redis = client
         self._prefix = prefix
         self._script = client.register_script(_SCRIPT)
+        self._settle = client.register_script(_SETTLE)
         self._queued: list[tuple[list[str], list[Any], asyncio.Future[list[Any]]]] = []
         self._sender: asyncio.Task[None] | None = None
 
@@ -178,20 +197,25 @@ class RedisLimiter:
                        limit_tokens=r[7], remaining_tokens=r[8], reset_tokens_ms=r[9])  # fmt: skip
 
     async def release_many(self, items: Sequence[tuple[Sequence[ScopeLimits], str, int, int]]) -> None:
-        """Settle many requests in one pipeline: (scopes, request id, tokens, now_ms) each."""
-        if not items:
-            return
-        pipe = self._redis.pipeline(transaction=False)
+        """Settle many requests in one script call: (scopes, request id, tokens, now_ms) each.
+
+        One command for the whole flush (the client's cost is per command and per argument;
+        a pipeline of ZREM/INCRBY/PEXPIRE per scope cost more than the check itself).
+        """
+        keys: list[str] = []
+        args: list[Any] = [2 * WINDOW_MS]
+        p = self._prefix
         for scopes, request_id, tokens, now_ms in items:
             minute = now_ms // WINDOW_MS
             for s in scopes:
                 if s.parallel:
-                    pipe.zrem(f"{self._prefix}c:{s.scope}", request_id)
+                    keys.append(f"{p}c:{s.scope}")
+                    args += ("z", request_id)
                 if s.tpm and tokens:
-                    key = f"{self._prefix}t:{s.scope}:{minute}"
-                    pipe.incrby(key, tokens)
-                    pipe.pexpire(key, 2 * WINDOW_MS)
-        await pipe.execute()
+                    keys.append(f"{p}t:{s.scope}:{minute}")
+                    args += ("t", tokens)
+        if keys:
+            await self._settle(keys=keys, args=args)
 
     async def release(self, scopes: Sequence[ScopeLimits], request_id: str, tokens: int, now_ms: int) -> None:
         await self.release_many([(scopes, request_id, tokens, now_ms)])
