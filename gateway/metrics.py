@@ -6,11 +6,16 @@ Label children on the hot path are looked up through small dict caches, because
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.utils import floatToGoString as _untyped_go_string
+
+# prometheus-client's own spelling of a bucket bound ("0.001", "+Inf"), typed.
+_go_string = cast(Callable[[float], str], _untyped_go_string)
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
@@ -19,32 +24,30 @@ _OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "gateway_requests", "Requests served", ["endpoint", "model", "provider", "status"], registry=r
+        # The per-request series are tallies (plain dicts, exported at scrape): the request
+        # path pays a dict update per sample instead of prometheus-client's lock and checks.
+        self.requests = Tally(
+            "gateway_requests", "Requests served", ("endpoint", "model", "provider", "status"), registry=r
         )
-        self.latency = Histogram(
-            "gateway_request_seconds",
-            "End-to-end latency",
-            ["endpoint"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+        self.latency = TallyHistogram(
+            "gateway_request_seconds", "End-to-end latency", ("endpoint",), _LATENCY_BUCKETS, registry=r
         )
-        self.ttft = Histogram(
+        self.ttft = TallyHistogram(
             "gateway_time_to_first_token_seconds",
             "Time from request to first streamed byte",
-            ["endpoint"],
-            buckets=_LATENCY_BUCKETS,
+            ("endpoint",),
+            _LATENCY_BUCKETS,
             registry=r,
         )
-        self.overhead = Histogram(
+        self.overhead = TallyHistogram(
             "gateway_overhead_seconds",
             "Gateway time: end-to-end minus time waiting on the upstream",
-            ["endpoint"],
-            buckets=_OVERHEAD_BUCKETS,
+            ("endpoint",),
+            _OVERHEAD_BUCKETS,
             registry=r,
         )
-        self.tokens = Counter("gateway_tokens", "Tokens by model and kind", ["model", "kind"], registry=r)
-        self.cost = Counter("gateway_cost_millicents", "Cost in millicents by model", ["model"], registry=r)
+        self.tokens = Tally("gateway_tokens", "Tokens by model and kind", ("model", "kind"), registry=r)
+        self.cost = Tally("gateway_cost_millicents", "Cost in millicents by model", ("model",), registry=r)
         self.upstream_errors = Counter("gateway_upstream_errors", "Upstream failures", ["provider", "kind"], registry=r)
         self.queue_depth = Gauge("gateway_write_queue_depth", "Records waiting to be written", registry=r)
         self.flush_seconds = Histogram(
@@ -141,4 +144,47 @@ class Tally:
         family = CounterMetricFamily(self._name, self._doc, labels=self._labels)
         for labels, value in list(self.counts.items()):
             family.add_metric(list(labels), value)
+        yield family
+
+
+class TallyHistogram:
+    """A labelled histogram kept as plain lists and exported at scrape time (see ``Tally``)."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labels: tuple[str, ...],
+        buckets: tuple[float, ...],
+        *,
+        registry: CollectorRegistry,
+    ) -> None:
+        self._name = name
+        self._doc = documentation
+        self._labels = list(labels)
+        self._bounds = buckets
+        self._le = [_go_string(b) for b in (*buckets, float("inf"))]
+        # Per label set: [count per bucket (the last one is +Inf), sum]
+        self.series: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
+        registry.register(self)
+
+    def observe(self, labels: tuple[str, ...], value: float) -> None:
+        found = self.series.get(labels)
+        if found is None:
+            found = self.series[labels] = ([0] * (len(self._bounds) + 1), [0.0])
+        found[0][bisect_left(self._bounds, value)] += 1
+        found[1][0] += value
+
+    def describe(self) -> list[HistogramMetricFamily]:
+        return [HistogramMetricFamily(self._name, self._doc, labels=self._labels)]
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(self._name, self._doc, labels=self._labels)
+        for labels, (counts, total) in list(self.series.items()):
+            cumulative: list[tuple[str, float]] = []
+            running = 0
+            for le, count in zip(self._le, counts, strict=True):
+                running += count
+                cumulative.append((le, running))
+            family.add_metric(list(labels), cumulative, total[0])
         yield family

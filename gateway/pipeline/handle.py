@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -26,6 +25,7 @@ from gateway.config import ModelEntry
 from gateway.errors import GatewayError, InvalidRequest, Unauthenticated
 from gateway.http.errors import as_gateway_error, error_headers
 from gateway.observe.logs import request_id as log_request_id
+from gateway.observe.request_id import new_request_id
 from gateway.pipeline.codecs import Codec, ParsedRequest
 from gateway.pipeline.context import REQUEST_TYPES, ModelCall, RequestContext
 from gateway.pipeline.door import ClientGone, Door, unless_gone
@@ -102,7 +102,7 @@ def choose_strategy(services: Services, ctx: RequestContext) -> Strategy:
 async def handle(services: Services, codec: Codec, door: Door) -> None:
     """Serve one request on ``door``; never raises (errors go to the client in its dialect)."""
     started = time.perf_counter()
-    request_id = str(uuid.uuid4())
+    request_id = new_request_id()
     opened: list[Settlement] = []
     # Every log line and span of this request carries its id (contexts pass to child tasks).
     rid_token = log_request_id.set(request_id)
@@ -124,7 +124,7 @@ async def handle(services: Services, codec: Codec, door: Door) -> None:
                     log.exception("unhandled error on %s (request %s)", codec.endpoint, request_id)
                 if not (opened and opened[0].calls):
                     # No model call was admitted: count the refusal here (settlement counts calls).
-                    services.metrics.child(services.metrics.requests, codec.endpoint, "-", "-", str(gw.status)).inc()
+                    services.metrics.requests.add((codec.endpoint, "-", "-", str(gw.status)))
                 tracing.annotate({"error.type": gw.code, "http.response.status_code": gw.status})
                 await _send_error(codec, door, gw, request_id, services.settings.service_retry_after_s)
     finally:

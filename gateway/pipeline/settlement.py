@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -254,15 +253,16 @@ class Settlement:
         if call.request_id == ctx.answer_call:
             self.record_answer(call)
         if principal.key_id is not None:
-            q.put(KeyTouch(key_id=principal.key_id, used_at=datetime.now(UTC).isoformat()))
+            # The key was used when this request arrived (no second clock read and format).
+            q.put(KeyTouch(key_id=principal.key_id, used_at=ctx.created_at))
         m = services.metrics
         model = call.entry.id
         endpoint = ctx.codec.endpoint
-        m.child(m.requests, endpoint, model, call.entry.provider, str(http_status)).inc()
-        m.child(m.latency, endpoint).observe(now - ctx.started)
-        m.child(m.overhead, endpoint).observe(max(0.0, (now - ctx.started) - call.upstream_wait))
+        m.requests.add((endpoint, model, call.entry.provider, str(http_status)))
+        m.latency.observe((endpoint,), now - ctx.started)
+        m.overhead.observe((endpoint,), max(0.0, (now - ctx.started) - call.upstream_wait))
         if call.first_byte_at is not None and ctx.stream:
-            m.child(m.ttft, endpoint).observe(call.first_byte_at - ctx.started)
+            m.ttft.observe((endpoint,), call.first_byte_at - ctx.started)
         for kind, count in (
             ("input", usage.input_tokens),
             ("output", usage.output_tokens),
@@ -270,9 +270,9 @@ class Settlement:
             ("cache_read", usage.cache_read_tokens),
         ):
             if count:
-                m.child(m.tokens, model, kind).inc(count)
+                m.tokens.add((model, kind), count)
         if cost:
-            m.child(m.cost, model).inc(cost)
+            m.cost.add((model,), cost)
 
     def record_answer(self, call: ModelCall) -> None:
         """The routing decision and the conversation turn of the call whose answer the client got.

@@ -102,3 +102,17 @@ def test_every_route_answers_with_a_request_id(gateway: GatewayServer, org: Boot
     ids = [r.headers.get("x-request-id") for r in (ok, refused, unknown)]
     assert [ok.status_code, refused.status_code, unknown.status_code] == [200, 401, 404]
     assert all(ids) and len(set(ids)) == 3
+
+
+def test_request_ids_are_version_4_uuids_and_do_not_repeat() -> None:
+    import uuid
+
+    from gateway.observe.request_id import new_request_id
+
+    seen = set()
+    for _ in range(20_000):
+        rid = new_request_id()
+        parsed = uuid.UUID(rid)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == rid
+        seen.add(rid)
+    assert len(seen) == 20_000
