@@ -9,6 +9,7 @@ and a server running in another process sees the same data.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,13 +26,20 @@ Conn = psycopg.Connection[tuple[object, ...]]
 pytest_plugins = ["tests.support.fixtures"]
 
 
-def _admin_url(tmp_root: Path) -> str:
+def _admin_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
     from gateway.db.embedded import start_embedded
 
-    return start_embedded(tmp_root / "pgdata")
+    # Not under pytest's basetemp: every pytest session that starts on this machine (a
+    # concurrent run, or the one test_schema_matches_seed starts) chmods the shared
+    # /tmp/pytest-of-<user> back to 0700. As root, the embedded PostgreSQL runs as the
+    # "pgserver" user, loses its data directory, and within a minute shuts down (it can
+    # no longer read postmaster.pid), killing every later test. mkdtemp's folder sits
+    # directly in the system temp dir, which nothing locks down; it is deleted at exit.
+    pgdata = Path(tempfile.mkdtemp(prefix="gwtest-pgdata-"))
+    return start_embedded(pgdata, temporary=True)
 
 
 def with_dbname(url: str, dbname: str) -> str:
@@ -53,8 +61,8 @@ def drop_database(admin_url: str, url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return _admin_url(tmp_path_factory.mktemp("pg"))
+def pg_admin_url() -> str:
+    return _admin_url()
 
 
 @pytest.fixture(scope="session")

@@ -14,17 +14,23 @@ from gateway.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def start_embedded(pgdata: Path, *, keep_running: bool = False) -> str:
+def start_embedded(pgdata: Path, *, keep_running: bool = False, temporary: bool = False) -> str:
     """Start (or attach to) the embedded server in ``pgdata`` and return its URL.
 
-    The data directory is kept either way. Unless ``keep_running``, the server stops when
-    the last process using it exits (pgserver counts the processes attached to it).
+    Unless ``keep_running``, the server stops when the last process using it exits
+    (pgserver counts the processes attached to it); ``temporary`` also deletes ``pgdata``
+    then. Otherwise the data directory is kept.
+
+    As root, pgserver runs PostgreSQL as an unprivileged ``pgserver`` user and opens up
+    (``o+rx``) every folder above ``pgdata``; the server needs that access for as long as
+    it runs (it rechecks ``postmaster.pid`` every minute and shuts down when it cannot).
+    So ``pgdata`` must not sit below a folder something else makes private again.
     """
     import pgserver  # deferred: only needed without DATABASE_URL
 
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO lines are initdb chatter
     pgdata.mkdir(parents=True, exist_ok=True)
-    mode = None if keep_running else "stop"
+    mode = None if keep_running else ("delete" if temporary else "stop")
     server = pgserver.get_server(str(pgdata.resolve()), cleanup_mode=mode)  # type: ignore[attr-defined]
     url: str = server.get_uri()
     log.info("embedded PostgreSQL at %s (data in %s)", url, pgdata)
