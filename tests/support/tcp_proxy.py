@@ -13,7 +13,11 @@ import threading
 
 
 class TcpProxy:
-    """Relays ``127.0.0.1:<port>`` to ``target_host:target_port`` until cut."""
+    """Relays ``127.0.0.1:<port>`` to ``target_host:target_port`` until cut.
+
+    A ``target_host`` that is a directory (libpq's spelling of a Unix socket, as the embedded
+    PostgreSQL listens) is reached at ``<dir>/.s.PGSQL.<port>``.
+    """
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self._target = (target_host, target_port)
@@ -38,7 +42,11 @@ class TcpProxy:
             writer.close()
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self._target)
+            host, port = self._target
+            if host.startswith("/"):
+                up_reader, up_writer = await asyncio.open_unix_connection(f"{host}/.s.PGSQL.{port}")
+            else:
+                up_reader, up_writer = await asyncio.open_connection(host, port)
         except OSError:
             writer.close()
             return
