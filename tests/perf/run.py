@@ -61,6 +61,7 @@ class Options(msgspec.Struct, frozen=True):
     timeout: float
     redis_url: str = bench_limits.DEFAULT_REDIS
     baseline: str = ""
+    rounds: int = 1
 
 
 class Target(msgspec.Struct, frozen=True):
@@ -79,7 +80,7 @@ def _bodies(model: str) -> tuple[bytes, bytes]:
 
 
 def _measure(
-    t: Target, dialect: str, opts: Options, cores: frozenset[int] | None, *, full: bool = True
+    t: Target, dialect: str, opts: Options, cores: frozenset[int] | None, *, full: bool = True, latency: bool = True
 ) -> TargetResult:
     """Run the four loads against one target; a failing load is recorded, the others still run."""
     path, model, extra = _DIALECTS[dialect]
@@ -108,9 +109,10 @@ def _measure(
     if full:
         result.rps = load(plain, 64, t.duration, opts.warmup)
         result.sps = load(stream, 256, t.duration, opts.warmup)
-    result.latency = load(plain, 1, t.latency_duration, 1.0)
-    # wrk cannot see the first byte of a response, so time to first token is always measured in Python.
-    result.ttft = load(stream, 1, t.latency_duration, 1.0, python=True)
+    if latency:
+        result.latency = load(plain, 1, t.latency_duration, 1.0)
+        # wrk cannot see the first byte of a response, so time to first token is always measured in Python.
+        result.ttft = load(stream, 1, t.latency_duration, 1.0, python=True)
     if errors:
         result.error = "; ".join(errors)
     return result
@@ -145,6 +147,13 @@ def _parse(argv: list[str] | None) -> Options:
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, seconds")
     p.add_argument("--redis-url", default=bench_limits.DEFAULT_REDIS, help="Redis for the gateway-limits target")
     p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="throughput loads per target, the targets alternating round by round (medians reported);"
+        " every server stays up meanwhile, so slow drifts of the machine hit all targets alike",
+    )
+    p.add_argument(
         "--baseline",
         default="",
         help="another checkout (with its .venv) whose gateway is measured in the same run, as 'baseline'"
@@ -177,6 +186,7 @@ def _parse(argv: list[str] | None) -> Options:
         timeout=a.timeout,
         redis_url=a.redis_url,
         baseline=str(Path(a.baseline).resolve()) if a.baseline else "",
+        rounds=max(1, a.rounds),
     )
 
 
@@ -220,6 +230,8 @@ def _run_targets(
         if "direct" in opts.only:
             results.append(direct[d])
 
+    live: list[tuple[Target, int]] = []  # --rounds: servers kept up until every round ran
+
     def serve(name: str, start: Callable[[int], tuple[int, dict[str, str]]], duration: float) -> None:
         port = free_port()
         try:
@@ -228,6 +240,9 @@ def _run_targets(
             results.extend(_failed(name, opts.dialects, exc))
             return
         target = Target(name, f"http://127.0.0.1:{port}", headers, duration, opts.latency_duration)
+        if opts.rounds > 1 and name != "litellm":
+            live.append((target, pid))
+            return
         for d in opts.dialects:
             r = _measure(target, d, opts, harness)
             _added(r, direct.get(d))
@@ -285,9 +300,16 @@ def _run_targets(
                 return child.pid, {"Authorization": f"Bearer {key}"}
 
             serve(name, gateway, opts.duration)
+            if opts.rounds > 1:
+                continue
             children.stop_all_but(mock)  # SIGTERM: the gateway drains its write queue before exiting
             if databases:
                 notes.append(f"usage rows {name} wrote to PostgreSQL: {databases[-1].usage_rows()}")
+        if live:
+            results.extend(_rounds(live, opts, harness, direct, notes))
+            children.stop_all_but(mock)
+            for database, (t, _) in zip(databases, [x for x in live if x[0].name != "floor"], strict=False):
+                notes.append(f"usage rows {t.name} wrote to PostgreSQL: {database.usage_rows()}")
     finally:
         children.stop_all_but(mock)
         for database in reversed(databases):
@@ -304,6 +326,50 @@ def _run_targets(
     if "gateway-limits" in opts.only:
         notes.extend(bench_limits.notes(results, opts.redis_url))
     return results, notes
+
+
+def _rounds(
+    live: list[tuple[Target, int]],
+    opts: Options,
+    harness: frozenset[int] | None,
+    direct: dict[str, TargetResult],
+    notes: list[str],
+) -> list[TargetResult]:
+    """``--rounds``: every live target's throughput loads, round by round, then one latency pass.
+
+    The order rotates each round; each target's figure is its median round (the whole load
+    of that round, so its error count and rate belong together).
+    """
+    rps: dict[tuple[str, str], list[LoadResult]] = {}
+    sps: dict[tuple[str, str], list[LoadResult]] = {}
+    for round_ in range(opts.rounds):
+        order = live[round_ % len(live) :] + live[: round_ % len(live)]
+        print(f"round {round_ + 1}/{opts.rounds}: {', '.join(t.name for t, _ in order)}", flush=True)
+        for target, _pid in order:
+            for d in opts.dialects:
+                r = _measure(target, d, opts, harness, latency=False)
+                if r.rps is not None:
+                    rps.setdefault((target.name, d), []).append(r.rps)
+                if r.sps is not None:
+                    sps.setdefault((target.name, d), []).append(r.sps)
+    out: list[TargetResult] = []
+    for target, pid in live:
+        for d in opts.dialects:
+            r = _measure(target, d, opts, harness, full=False)
+            r.rps = _median_load(rps.get((target.name, d), []))
+            r.sps = _median_load(sps.get((target.name, d), []))
+            for kind, loads in (("req/s", rps), ("streams/s", sps)):
+                rates = ", ".join(f"{x.rate:,.0f}" for x in loads.get((target.name, d), []) if x.rate is not None)
+                notes.append(f"{target.name} [{d}] {kind} by round: {rates}")
+            _added(r, direct.get(d))
+            r.peak_rss_mb = peak_rss_mb(pid)
+            out.append(r)
+    return out
+
+
+def _median_load(loads: list[LoadResult]) -> LoadResult | None:
+    rated = sorted((x for x in loads if x.rate is not None), key=lambda x: x.rate or 0.0)
+    return rated[(len(rated) - 1) // 2] if rated else None
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
