@@ -89,6 +89,7 @@ async def relay_stream(
             idle_s=settings.stream_idle_timeout_s,
             keepalive_s=settings.keepalive_s,
             deadline_at=call.deadline_at,
+            adopt=call.deadline_alarm,
         )
     try:
         t = time.perf_counter()

@@ -28,12 +28,18 @@ def keepalive_frame(client_dialect: str) -> bytes:
 
 
 async def paced(
-    read_chunk: Callable[[], Awaitable[bytes]], *, idle_s: float, keepalive_s: float, deadline_at: float
+    read_chunk: Callable[[], Awaitable[bytes]],
+    *,
+    idle_s: float,
+    keepalive_s: float,
+    deadline_at: float,
+    adopt: Alarm | None = None,
 ) -> AsyncIterator[bytes]:
     """Chunks until EOF (``read_chunk`` returns ``b""``); ``b""`` marks a keep-alive tick.
 
     One ``Alarm`` serves the three deadlines: while events flow it is only moved forward (no
     timer per event); when it goes off, the silence so far says which deadline it was.
+    ``adopt``: the attempt's alarm (disarmed), taken over instead of arming a new one.
     """
     loop = asyncio.get_running_loop()
     last = loop.time()
@@ -55,7 +61,11 @@ async def paced(
             ) from None
         alarm.rearm(wake(now))
 
-    alarm = Alarm.at(wake(last))
+    if adopt is None:
+        alarm = Alarm.at(wake(last))
+    else:
+        alarm = adopt
+        alarm.rearm(wake(last))
     try:
         while True:
             if alarm.missed:

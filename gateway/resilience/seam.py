@@ -203,36 +203,35 @@ class ResilientAttempt:
         """The healthy path's one attempt: its 2xx response, or its failure (deployment, error, status).
 
         A streamed call waits for the head at most ``GATEWAY_FIRST_BYTE_TIMEOUT_S``; a whole
-        answer's head comes only with the answer, so only the total deadline bounds it: one
-        alarm, handed to the relay for the body (``call.deadline_alarm``).
+        answer's head comes only with the answer, so only the total deadline bounds it. Either
+        way one alarm serves the attempt and is then handed to the relay
+        (``call.deadline_alarm``), which moves it to the body's deadlines instead of arming
+        timers of its own.
         """
         assert call.deadline_at is not None
-        alarm: Alarm | None = None
-        if stream:
-            wait_s: float | None = max(0.0, min(call.deadline_at - now, self._settings.first_byte_timeout_s))
-        else:
-            wait_s = None
-            alarm = call.deadline_alarm = Alarm.at(call.deadline_at)
+        first_byte_at = now + self._settings.first_byte_timeout_s if stream else call.deadline_at
+        alarm = call.deadline_alarm = Alarm.at(min(first_byte_at, call.deadline_at))
         try:
             if call.route.upstream_path is None:
-                resp = await dep.provider.send(body, call.forward_headers, first_byte_timeout_s=wait_s)
+                resp = await dep.provider.send(body, call.forward_headers)
             else:
-                resp = await _send(dep, call.route, body, call.forward_headers, wait_s)
+                resp = await _send(dep, call.route, body, call.forward_headers, None)
         except UpstreamError as exc:
             dep.end(loop.time(), ok=False)
             return dep, exc, None
         except asyncio.CancelledError:
-            if alarm is None or not alarm.expired():
+            if not alarm.expired():
                 dep.end(loop.time(), ok=None)
                 raise
             dep.end(loop.time(), ok=False)
+            if alarm.when < call.deadline_at:
+                return dep, _first_byte_timeout(self._settings.first_byte_timeout_s), None
             return dep, _total_deadline_before_headers(), None
         except BaseException:
             dep.end(loop.time(), ok=None)
             raise
         finally:
-            if alarm is not None:
-                alarm.armed = False  # until the relay reads the body (it cancels nothing meanwhile)
+            alarm.armed = False  # until the relay reads the body (it cancels nothing meanwhile)
         if resp.status < 400:
             return resp
         failure, status = await refused(dep, resp, loop.time)
@@ -285,6 +284,12 @@ async def _send(
     if not isinstance(dep.provider, EndpointProvider):
         raise UpstreamError(f"the provider '{dep.provider.name}' has no {path} endpoint", code="upstream_unsupported")
     return await dep.provider.send_to(path, body, headers, first_byte_timeout_s=wait_s)
+
+
+def _first_byte_timeout(seconds: float) -> UpstreamTimeout:
+    err = UpstreamTimeout(f"the provider sent no response headers within {seconds:g} s")
+    err.before_headers = True
+    return err
 
 
 def _total_deadline_before_headers() -> UpstreamTimeout:

@@ -93,6 +93,8 @@ class WriteQueue:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        # Read at scrape time: the request path does not pay a gauge update per record.
+        metrics.queue_depth.set_function(self._items.__len__)
         self._stopping = False
         self._last_replay = 0.0
 
@@ -111,7 +113,6 @@ class WriteQueue:
             return
         self._items.append(record)
         self._idle.clear()
-        self._metrics.queue_depth.set(len(self._items))
         if len(self._items) >= self._batch_max:
             self._wakeup.set()
 
@@ -152,9 +153,7 @@ class WriteQueue:
 
     def _take(self) -> list[Record]:
         n = min(len(self._items), self._batch_max)
-        batch = [self._items.popleft() for _ in range(n)]
-        self._metrics.queue_depth.set(len(self._items))
-        return batch
+        return [self._items.popleft() for _ in range(n)]
 
     async def _flush_once(self) -> None:
         batch = self._take()
