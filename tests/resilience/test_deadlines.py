@@ -58,8 +58,8 @@ class Slow:
         return chunk
 
 
-async def collect(src: Slow, **kw: float) -> list[bytes]:
-    return [c async for c in paced(src.read_chunk, **kw)]
+async def collect(src: Slow, *, idle_s: float, keepalive_s: float, deadline_at: float) -> list[bytes]:
+    return [c async for c in paced(src.read_chunk, idle_s=idle_s, keepalive_s=keepalive_s, deadline_at=deadline_at)]
 
 
 def test_silence_gets_keepalives_and_no_data_is_lost() -> None:
