@@ -50,11 +50,15 @@ lint: $(STAMP)
 
 # Proxy throughput/latency against the floor and LiteLLM, the chaos run (a flaky deployment,
 # resilience on vs off), then the finance reports at scale.
+# BASELINE=<checkout with its .venv> measures that version's gateway in the same run (e.g. a
+# clone of the previous release); ROUNDS alternates the throughput loads (medians reported).
 REPORT_ROWS ?= 10000000
 CHAOS_REQUESTS ?= 2000
+ROUNDS ?= 3
+BASELINE ?=
 bench: $(STAMP)
-	$(BIN)/python -m tests.perf.run
-	$(BIN)/python -m tests.perf.chaos --requests $(CHAOS_REQUESTS)
+	$(BIN)/python -m tests.perf.run --rounds $(ROUNDS) $(if $(BASELINE),--baseline $(BASELINE))
+	$(BIN)/python -m tests.perf.chaos --requests $(CHAOS_REQUESTS) --rounds $(ROUNDS)
 	$(BIN)/python -m tests.perf.reports_bench --rows $(REPORT_ROWS) --runs 20
 	$(BIN)/python -m tests.perf.tracing_bench
 	$(BIN)/python -m tests.perf.router_bench
