@@ -37,24 +37,8 @@ async def test_a_wait_that_ends_in_time_is_untouched_and_the_timer_is_gone() -> 
 
 
 async def test_another_cancel_propagates_even_when_the_alarm_also_went_off() -> None:
-    started = asyncio.Event()
-
-    async def victim() -> str:
-        loop = asyncio.get_running_loop()
-        alarm = Alarm.at(loop.time() + 0.05)
-        started.set()
-        try:
-            await asyncio.sleep(5)
-            return "done"
-        except asyncio.CancelledError:
-            if alarm.expired():
-                return "timed out"
-            raise
-        finally:
-            alarm.cancel()
-
-    task = asyncio.create_task(victim())
-    await started.wait()
+    task = asyncio.create_task(_wait_under(0.05, 5.0))
+    await asyncio.sleep(0.01)  # the task now waits under its alarm
     task.cancel()  # someone else's cancel (a client that left), before the alarm
     with pytest.raises(asyncio.CancelledError):
         await task

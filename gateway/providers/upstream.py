@@ -59,7 +59,8 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
 
 
-def _first_byte_timeout(url: str, seconds: float | None) -> UpstreamTimeout:
+def first_byte_timeout(seconds: float | None) -> UpstreamTimeout:
+    """No response headers in time: a timeout the retry policy may retry (``before_headers``)."""
     err = UpstreamTimeout(f"the provider sent no response headers within {seconds:g} s")
     err.before_headers = True
     return err
@@ -134,7 +135,7 @@ class AiohttpUpstream:
                     resp = await self._session.post(url, data=body, headers=headers)
                 except asyncio.CancelledError:
                     if alarm.expired():
-                        raise _first_byte_timeout(url, first_byte_timeout_s) from None
+                        raise first_byte_timeout(first_byte_timeout_s) from None
                     raise
                 finally:
                     alarm.cancel()
@@ -222,7 +223,7 @@ class HttpxUpstream:
                     async with asyncio.timeout(first_byte_timeout_s):
                         resp = await self._client.send(request, stream=True)
                 except TimeoutError as exc:
-                    raise _first_byte_timeout(url, first_byte_timeout_s) from exc
+                    raise first_byte_timeout(first_byte_timeout_s) from exc
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout("the provider did not answer in time") from exc
         except httpx.HTTPError as exc:

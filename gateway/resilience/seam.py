@@ -28,7 +28,7 @@ from gateway.pipeline.resolve import system_prefix
 from gateway.pipeline.route import Route, route_for_provider
 from gateway.policy.tiers import is_allowed, model_tier
 from gateway.providers.base import EndpointProvider
-from gateway.providers.upstream import UpstreamResponse
+from gateway.providers.upstream import UpstreamResponse, first_byte_timeout
 from gateway.resilience.attempts import FailedAttempt, RetryPolicy, refused, run_attempts
 from gateway.resilience.deadlines import Deadline
 from gateway.resilience.deployments import Deployment
@@ -225,7 +225,7 @@ class ResilientAttempt:
                 raise
             dep.end(loop.time(), ok=False)
             if alarm.when < call.deadline_at:
-                return dep, _first_byte_timeout(self._settings.first_byte_timeout_s), None
+                return dep, first_byte_timeout(self._settings.first_byte_timeout_s), None
             return dep, _total_deadline_before_headers(), None
         except BaseException:
             dep.end(loop.time(), ok=None)
@@ -284,12 +284,6 @@ async def _send(
     if not isinstance(dep.provider, EndpointProvider):
         raise UpstreamError(f"the provider '{dep.provider.name}' has no {path} endpoint", code="upstream_unsupported")
     return await dep.provider.send_to(path, body, headers, first_byte_timeout_s=wait_s)
-
-
-def _first_byte_timeout(seconds: float) -> UpstreamTimeout:
-    err = UpstreamTimeout(f"the provider sent no response headers within {seconds:g} s")
-    err.before_headers = True
-    return err
 
 
 def _total_deadline_before_headers() -> UpstreamTimeout:
