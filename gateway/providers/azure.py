@@ -14,6 +14,7 @@ import msgspec
 
 from gateway.config import Dialect
 from gateway.errors import InvalidRequest
+from gateway.providers.json_api import JsonApiProvider
 from gateway.providers.upstream import UpstreamClient, UpstreamResponse
 
 DEFAULT_API_VERSION = "2024-10-21"
@@ -26,7 +27,7 @@ class _Model(msgspec.Struct):
 _MODEL = msgspec.json.Decoder(_Model)
 
 
-class AzureOpenAIProvider:
+class AzureOpenAIProvider(JsonApiProvider):
     dialect: Dialect = "openai"
     responses_api = False
 
@@ -41,7 +42,7 @@ class AzureOpenAIProvider:
             self._headers["api-key"] = api_key
         self._client = client
 
-    def _url(self, body: bytes, path: str) -> str:
+    def _address(self, path: str, body: bytes) -> str:
         # The deployment is in the URL, not the body: read only the model field to find it.
         deployment = _MODEL.decode(body).model
         if not deployment:
@@ -52,14 +53,3 @@ class AzureOpenAIProvider:
         self, body: bytes, headers: Mapping[str, str] | None = None, *, first_byte_timeout_s: float | None = None
     ) -> UpstreamResponse:
         return await self.send_to("/chat/completions", body, headers, first_byte_timeout_s=first_byte_timeout_s)
-
-    async def send_to(
-        self,
-        path: str,
-        body: bytes,
-        headers: Mapping[str, str] | None = None,
-        *,
-        first_byte_timeout_s: float | None = None,
-    ) -> UpstreamResponse:
-        merged = {**self._headers, **headers} if headers else self._headers
-        return await self._client.post(self._url(body, path), merged, body, first_byte_timeout_s=first_byte_timeout_s)

@@ -29,6 +29,10 @@ class JsonApiProvider:
             first_byte_timeout_s=first_byte_timeout_s,
         )
 
+    def _address(self, path: str, body: bytes) -> str:
+        """The URL of ``path`` under the API root (a provider may derive it from the body too)."""
+        return self._root + path
+
     async def send_to(
         self,
         path: str,
@@ -39,7 +43,7 @@ class JsonApiProvider:
     ) -> UpstreamResponse:
         """POST to another endpoint of the same API (``/embeddings``, ``/messages/count_tokens``...)."""
         return await self._client.post(
-            self._root + path,
+            self._address(path, body),
             {**self._headers, **headers} if headers else self._headers,
             body,
             first_byte_timeout_s=first_byte_timeout_s,
