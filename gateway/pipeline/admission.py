@@ -98,7 +98,7 @@ class Admission:
                 hold = await step.acquire(req)
                 if hold is not None:
                     holds.append(hold)
-        except BaseException:
+        except BaseException:  # re-raised: the holds already taken go back first
             release_all(holds, CallOutcome("error"))
             raise
         return holds

@@ -72,7 +72,7 @@ class FailedAttempt:
 
 @dataclass(slots=True)
 class Served:
-    """The attempt that answered 2xx: the caller relays ``response`` and then calls ``finish``."""
+    """The attempt that answered 2xx: the caller relays ``response``, then ends ``deployment``'s slot."""
 
     response: UpstreamResponse
     model: ModelEntry
@@ -80,10 +80,6 @@ class Served:
     attempts: int
     failures: list[FailedAttempt] = field(default_factory=list)
     fell_back_from: str | None = None  # the primary model id when a fallback served
-
-    def finish(self, now: float, *, ok: bool | None) -> None:
-        """The relay ended: ``ok`` is the circuit's verdict (None: no verdict, e.g. client left)."""
-        self.deployment.end(now, ok=ok)
 
 
 def upstream_failure(provider: str, status: int, body: bytes) -> GatewayError:
@@ -274,7 +270,7 @@ async def _one(
     except UpstreamError as exc:
         dep.end(clock(), ok=False)
         return exc, None, None
-    except BaseException:
+    except BaseException:  # re-raised: only the deployment's slot is freed (no circuit verdict)
         dep.end(clock(), ok=None)
         raise
     if resp.status < 400:

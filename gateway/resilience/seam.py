@@ -131,14 +131,8 @@ class ResilientAttempt:
             )
 
         primary_dialect = call.provider.dialect
-        primary_provider, primary_path = call.provider, call.route.upstream_path
 
         async def send(entry: ModelEntry, dep: Deployment, wait_s: float) -> UpstreamResponse:
-            if self._tracing is None and dep.provider is primary_provider and dep.upstream == primary.upstream:
-                # The common case: the call's own provider, route and body, as they are.
-                if primary_path is None:
-                    return await dep.provider.send(body, call.forward_headers, first_byte_timeout_s=wait_s)
-                return await _send(dep, call.route, body, call.forward_headers, wait_s)
             # The client's provider-defined headers (anthropic-beta...) go only to that dialect.
             extra = call.forward_headers if dep.provider.dialect == primary_dialect else None
             if self._tracing is None:
@@ -191,7 +185,7 @@ class ResilientAttempt:
             exc.extra_headers = {**(exc.extra_headers or {}), **call.attempt_headers()}
             _drop_alarm(call)
             raise
-        except BaseException:
+        except BaseException:  # re-raised: only the healthy path's alarm is dropped
             _drop_alarm(call)
             raise
         call.upstream_wait += time.perf_counter() - t0
@@ -212,10 +206,7 @@ class ResilientAttempt:
         first_byte_at = now + self._settings.first_byte_timeout_s if stream else call.deadline_at
         alarm = call.deadline_alarm = Alarm.at(min(first_byte_at, call.deadline_at))
         try:
-            if call.route.upstream_path is None:
-                resp = await dep.provider.send(body, call.forward_headers)
-            else:
-                resp = await _send(dep, call.route, body, call.forward_headers, None)
+            resp = await _send(dep, call.route, body, call.forward_headers, None)
         except UpstreamError as exc:
             dep.end(loop.time(), ok=False)
             return dep, exc, None
@@ -227,7 +218,7 @@ class ResilientAttempt:
             if alarm.when < call.deadline_at:
                 return dep, first_byte_timeout(self._settings.first_byte_timeout_s), None
             return dep, _total_deadline_before_headers(), None
-        except BaseException:
+        except BaseException:  # re-raised: only the deployment's slot is freed (no circuit verdict)
             dep.end(loop.time(), ok=None)
             raise
         finally:

@@ -85,7 +85,7 @@ def test_healthy_path_is_one_attempt() -> None:
     served, clock = run({SONNET.id: [a]})
     assert served.attempts == 1 and served.deployment is a and served.fell_back_from is None
     assert clock.slept == [] and a.in_flight == 1
-    served.finish(0.0, ok=True)
+    served.deployment.end(0.0, ok=True)
     assert a.in_flight == 0
 
 
