@@ -101,6 +101,37 @@ class Metrics:
                 self.circuit_state.labels(d.name, model).set_function(state)
                 self.in_flight.labels(d.name, model).set_function(flight)
 
+    def call_settled(
+        self,
+        endpoint: str,
+        model: str,
+        provider: str,
+        status: str,
+        elapsed_s: float,
+        overhead_s: float,
+        ttft_s: float | None,
+        tokens: tuple[tuple[str, int], ...],
+        cost: int,
+    ) -> None:
+        """Every per-call series of one settled call, in one call (settlement runs it per call)."""
+        counts = self.requests.counts
+        key = (endpoint, model, provider, status)
+        counts[key] = counts.get(key, 0.0) + 1.0
+        labels = (endpoint,)
+        self.latency.observe(labels, elapsed_s)
+        self.overhead.observe(labels, overhead_s)
+        if ttft_s is not None:
+            self.ttft.observe(labels, ttft_s)
+        by_kind = self.tokens.counts
+        for kind, count in tokens:
+            if count:
+                k = (model, kind)
+                by_kind[k] = by_kind.get(k, 0.0) + count
+        if cost:
+            by_model = self.cost.counts
+            m = (model,)
+            by_model[m] = by_model.get(m, 0.0) + cost
+
     def child(self, metric: Counter | Histogram, *labels: str) -> Any:
         """``metric.labels(*labels)``, memoised (label sets are few: endpoints x models x statuses)."""
         key = (id(metric), labels)

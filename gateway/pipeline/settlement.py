@@ -200,8 +200,9 @@ class Settlement:
             self._record(call, status, measured, cost, reply_text, thinking, http_status)
         finally:
             # Whatever happened above, the holds go back (a failed record must not leak a hold).
-            input_tokens = measured.input_tokens + measured.cache_write_tokens + measured.cache_read_tokens
-            release_all(call.holds, CallOutcome(status, cost, input_tokens, measured.output_tokens))
+            if call.holds:
+                input_tokens = measured.input_tokens + measured.cache_write_tokens + measured.cache_read_tokens
+                release_all(call.holds, CallOutcome(status, cost, input_tokens, measured.output_tokens))
         return cost, measured
 
     def _record(
@@ -243,36 +244,36 @@ class Settlement:
                 ttft_ms=ttft_ms,
                 reserved_millicents=call.reserved_millicents,
                 deployment=call.deployment,
-                holds=recorded_budget_holds(call.holds),
+                holds=recorded_budget_holds(call.holds) if call.holds else (),
                 api_key_id=principal.key_id,
             )
         )
-        for record in billable_attempts(services, ctx, call):
-            q.put(record)
+        if call.failed_attempts:
+            for record in billable_attempts(services, ctx, call):
+                q.put(record)
         call.outcome = CallOutcomeRecord(status, usage, cost, reply_text, thinking)
         if call.request_id == ctx.answer_call:
             self.record_answer(call)
         if principal.key_id is not None:
             # The key was used when this request arrived (no second clock read and format).
             q.put(KeyTouch(key_id=principal.key_id, used_at=ctx.created_at))
-        m = services.metrics
-        model = call.entry.id
-        endpoint = ctx.codec.endpoint
-        m.requests.add((endpoint, model, call.entry.provider, str(http_status)))
-        m.latency.observe((endpoint,), now - ctx.started)
-        m.overhead.observe((endpoint,), max(0.0, (now - ctx.started) - call.upstream_wait))
-        if call.first_byte_at is not None and ctx.stream:
-            m.ttft.observe((endpoint,), call.first_byte_at - ctx.started)
-        for kind, count in (
-            ("input", usage.input_tokens),
-            ("output", usage.output_tokens),
-            ("cache_write", usage.cache_write_tokens),
-            ("cache_read", usage.cache_read_tokens),
-        ):
-            if count:
-                m.tokens.add((model, kind), count)
-        if cost:
-            m.cost.add((model,), cost)
+        elapsed = now - ctx.started
+        services.metrics.call_settled(
+            ctx.codec.endpoint,
+            call.entry.id,
+            call.entry.provider,
+            str(http_status),
+            elapsed,
+            max(0.0, elapsed - call.upstream_wait),
+            call.first_byte_at - ctx.started if call.first_byte_at is not None and ctx.stream else None,
+            (
+                ("input", usage.input_tokens),
+                ("output", usage.output_tokens),
+                ("cache_write", usage.cache_write_tokens),
+                ("cache_read", usage.cache_read_tokens),
+            ),
+            cost,
+        )
 
     def record_answer(self, call: ModelCall) -> None:
         """The routing decision and the conversation turn of the call whose answer the client got.
