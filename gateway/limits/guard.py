@@ -39,14 +39,19 @@ class Limiter(Protocol):
     async def close(self) -> None: ...
 
 
-def scope_limits(p: Principal) -> list[ScopeLimits]:
-    """The principal's limited scopes: key, user, organization (the ones without a limit left out)."""
+def has_rate_limits(p: Principal) -> bool:
+    """Whether the key, the user or the organization has any rate limit."""
     k, u, o = p.key_limits, p.user_limits, p.org
-    if not (
+    return bool(
         k.rpm_limit or k.tpm_limit or k.max_parallel
         or u.rpm_limit or u.tpm_limit or u.max_parallel
         or o.rpm_limit or o.tpm_limit or o.max_parallel
-    ):  # fmt: skip
+    )  # fmt: skip
+
+
+def scope_limits(p: Principal) -> list[ScopeLimits]:
+    """The principal's limited scopes: key, user, organization (the ones without a limit left out)."""
+    if not has_rate_limits(p):
         return []  # the common case: nothing limited, nothing built
     out: list[ScopeLimits] = []
     if p.key_id is not None:
@@ -101,6 +106,9 @@ class RateLimitGuard:
         self._pending: list[tuple[list[ScopeLimits], str, int, int]] = []
         self._wake = asyncio.Event()
         self._last_warning = 0.0
+
+    def applies(self, principal: Principal) -> bool:
+        return has_rate_limits(principal)
 
     async def acquire(self, req: PolicyRequest) -> RateHold | None:
         scopes = scope_limits(req.principal)

@@ -41,7 +41,7 @@ class _NoSpan:
         return None
 
 
-_NO_SPAN = _NoSpan()  # holds no state, so one instance serves every request
+NO_SPAN = _NoSpan()  # holds no state, so one instance serves every request
 
 
 class NoTracing:
@@ -50,7 +50,7 @@ class NoTracing:
     enabled = False
 
     def span(self, name: str, attributes: Attrs | None = None, *, client: bool = False) -> AbstractContextManager[Any]:
-        return _NO_SPAN
+        return NO_SPAN
 
     def annotate(self, attributes: Attrs) -> None:
         return None

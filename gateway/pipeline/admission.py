@@ -6,11 +6,14 @@ runs the steps in order; if a later step refuses, the holds already taken are re
 once. Settlement releases the holds of an admitted call exactly once, on every path, with
 the call's actual cost.
 
-Today's only step is the budget reservation. To add one (rate limits per key/user/org, a
-budget lease), write a class with ``name`` and ``acquire`` returning a ``Hold``, and put it in
-the tuple ``build_admission`` returns, in the order the steps must run (cheap, local checks
-first). A step must not do I/O on the common path; keep shared state in Redis or PostgreSQL
-as the architecture says.
+The steps are the rate limits (per key, user and organization) and the budget (a strict
+reservation or a lease). To add one, write a class with ``name``, ``applies`` and ``acquire``
+returning a ``Hold``, and put it in the tuple ``build_admission`` returns, in the order the
+steps must run (cheap, local checks first). ``applies`` says from the principal alone
+whether the step can hold or refuse anything; when no step applies (a caller with no limit
+and no hard budget, the common case) the pipeline skips admission altogether. A step must
+not do I/O on the common path; keep shared state in Redis or PostgreSQL as the
+architecture says.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.auth.principal import Principal
 from gateway.policy.budget import BudgetGuard, BudgetTicket
 from gateway.policy.request import CallOutcome, PolicyRequest
 from gateway.store.records import BudgetHold
@@ -44,6 +48,10 @@ class AdmissionStep(Protocol):
     """One admission check. Refuse by raising a ``GatewayError``; admit by returning a hold."""
 
     name: str
+
+    def applies(self, principal: Principal) -> bool:
+        """Whether this step can hold or refuse anything for ``principal`` (no I/O)."""
+        ...
 
     async def acquire(self, req: PolicyRequest) -> Hold | None: ...
 
@@ -79,6 +87,14 @@ class BudgetStep:
     def __init__(self, guard: BudgetGuard) -> None:
         self._guard = guard
 
+    def applies(self, principal: Principal) -> bool:
+        """A hard organization budget, or a budget on the user or the key (what the guards check)."""
+        return (
+            (principal.org.monthly_budget_millicents is not None and principal.org.budget_hard_limit)
+            or principal.user_limits.monthly_budget_millicents is not None
+            or (principal.key_id is not None and principal.key_limits.monthly_budget_millicents is not None)
+        )
+
     async def acquire(self, req: PolicyRequest) -> Hold | None:
         ticket = await self._guard.admit(req)
         return None if ticket is None else _BudgetHold(self._guard, ticket)
@@ -89,6 +105,10 @@ class Admission:
 
     def __init__(self, steps: Sequence[AdmissionStep]) -> None:
         self.steps = tuple(steps)
+
+    def needed(self, principal: Principal) -> bool:
+        """Whether any step applies to ``principal`` (else ``admit`` would hold nothing)."""
+        return any(step.applies(principal) for step in self.steps)
 
     async def admit(self, req: PolicyRequest) -> list[Hold]:
         """Run every step; on a refusal release what earlier steps took, then re-raise."""

@@ -26,6 +26,7 @@ from gateway.errors import GatewayError, InvalidRequest, Unauthenticated
 from gateway.http.errors import as_gateway_error, error_headers
 from gateway.observe.logs import request_id as log_request_id
 from gateway.observe.request_id import new_request_id
+from gateway.observe.tracing import NO_SPAN
 from gateway.pipeline.codecs import Codec, ParsedRequest
 from gateway.pipeline.context import REQUEST_TYPES, ModelCall, RequestContext
 from gateway.pipeline.door import ClientGone, Door, unless_gone
@@ -108,9 +109,13 @@ async def handle(services: Services, codec: Codec, door: Door) -> None:
     rid_token = log_request_id.set(request_id)
     tracing = services.tracing
     try:
-        with tracing.span(
-            f"gateway {codec.endpoint}",
-            {"gateway.request_id": request_id, "gateway.endpoint": codec.endpoint, "gen_ai.operation.name": "chat"},
+        with (
+            tracing.span(
+                f"gateway {codec.endpoint}",
+                {"gateway.request_id": request_id, "gateway.endpoint": codec.endpoint, "gen_ai.operation.name": "chat"},
+            )
+            if tracing.enabled
+            else NO_SPAN  # tracing off: no span name or attributes built per request
         ):
             try:
                 await _run(services, codec, door, request_id, started, opened)
@@ -218,11 +223,13 @@ async def _run(
     opened.append(settlement)
     async with settlement:
         # A refusal here releases what earlier steps took; no usage row for a refused call.
-        if services.tracing.enabled:
-            with services.tracing.span("gateway admission", {"gateway.tier": call.model_tier}):
+        # No limit and no hard budget for this caller (the common case): nothing to hold.
+        if services.admission.needed(principal):
+            if services.tracing.enabled:
+                with services.tracing.span("gateway admission", {"gateway.tier": call.model_tier}):
+                    call.holds = await services.admission.admit(call.policy_request(ctx))
+            else:
                 call.holds = await services.admission.admit(call.policy_request(ctx))
-        else:
-            call.holds = await services.admission.admit(call.policy_request(ctx))
         settlement.track(call)
         if ctx.conversation_header is not None and ctx.conversation_id is None:
             ctx.conversation_id = await services.conversations.create(

@@ -1,0 +1,94 @@
+"""``Admission.needed``: admission is skipped only for callers no step can hold or refuse.
+
+The pipeline skips admission when no step ``applies``; a step that said no while its guard
+would have held something would let a limited caller through unchecked. So each step's
+``applies`` is checked against what its guard actually scopes, over every combination of
+limits and budgets at the key, user and organization levels.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from gateway.auth.principal import Limits, OrgPolicy, Principal
+from gateway.limits.guard import RateLimitGuard, scope_limits
+from gateway.limits.local import LocalLimiter
+from gateway.metrics import Metrics
+from gateway.pipeline.admission import Admission, BudgetStep
+from gateway.policy.lease_guard import _scopes
+from gateway.policy.request import PolicyRequest
+
+
+def _principal(org_budget: bool, hard: bool, org_rpm: bool, user: Limits, key: Limits, has_key: bool) -> Principal:
+    org = OrgPolicy(
+        organization_id="o1",
+        allowed_tiers=("basic", "standard", "premium"),
+        model_tier_assignments={},
+        system_prompt=None,
+        monthly_budget_millicents=100_000 if org_budget else None,
+        budget_alert_threshold=80,
+        budget_hard_limit=hard,
+        rpm_limit=10 if org_rpm else None,
+    )
+    return Principal(
+        user_id="u1",
+        organization_id="o1",
+        role="member",
+        email="u1@example.com",
+        org=org,
+        key_id="k1" if has_key else None,
+        user_limits=user,
+        key_limits=key,
+    )
+
+
+_LIMITS = (
+    Limits(),
+    Limits(rpm_limit=5),
+    Limits(tpm_limit=100),
+    Limits(max_parallel=2),
+    Limits(monthly_budget_millicents=500),
+)
+
+
+def _principals() -> list[Principal]:
+    flags = (False, True)
+    return [
+        _principal(ob, hard, rpm, user, key, has_key)
+        for ob, hard, rpm, has_key in itertools.product(flags, flags, flags, flags)
+        for user, key in itertools.product(_LIMITS, _LIMITS if has_key else (Limits(),))
+    ]
+
+
+def _request(p: Principal) -> PolicyRequest:
+    entry: Any = None  # the scopes read only the principal
+    return PolicyRequest(
+        request_id="r1", created_at="2026-12-01T00:00:00+00:00", principal=p, model=entry, prompt_chars=10,
+        max_output_tokens=10,
+    )  # fmt: skip
+
+
+def test_budget_step_applies_exactly_when_the_lease_guard_scopes_a_budget() -> None:
+    step = BudgetStep(guard=None)  # type: ignore[arg-type]  # applies() reads only the principal
+    principals = _principals()
+    assert len(principals) == 240  # 8 org settings x (25 user x key limit pairs with a key, 5 without)
+    for p in principals:
+        assert step.applies(p) == bool(_scopes(_request(p))), p
+
+
+def test_rate_limit_step_applies_exactly_when_a_scope_is_limited() -> None:
+    guard = RateLimitGuard(LocalLimiter(), Metrics())
+    for p in _principals():
+        assert guard.applies(p) == bool(scope_limits(p)), p
+
+
+def test_admission_is_needed_when_any_step_applies() -> None:
+    guard = RateLimitGuard(LocalLimiter(), Metrics())
+    admission = Admission((guard, BudgetStep(guard=None)))  # type: ignore[arg-type]
+    free = _principal(True, False, False, Limits(), Limits(), True)  # a soft budget holds nothing
+    assert not admission.needed(free)
+    assert admission.needed(_principal(False, False, False, Limits(), Limits(max_parallel=1), True))
+    assert admission.needed(_principal(True, True, False, Limits(), Limits(), False))
+    # A key's budget counts only when the caller came with that key.
+    assert not admission.needed(_principal(False, False, False, Limits(), Limits(monthly_budget_millicents=1), False))
