@@ -73,18 +73,65 @@ class ResilientAttempt:
         stream = ctx.stream if ctx is not None else True
         first_failure: tuple[Deployment, GatewayError, int | None] | None = None
 
-        # The healthy path, first: the model's one plain deployment, its own provider and body,
-        # one attempt. Only a failure sets up the loop below (which carries on from it).
+        # The healthy path, first and inline (no coroutine of its own): the model's one plain
+        # deployment, its own provider and body, one attempt. A streamed call waits for the
+        # head at most GATEWAY_FIRST_BYTE_TIMEOUT_S; a whole answer's head comes only with
+        # the answer, so only the total deadline bounds it. Either way one alarm serves the
+        # attempt and is then handed to the relay (``call.deadline_alarm``), which moves it to
+        # the body's deadlines instead of arming timers of its own. Only a failure sets up
+        # ``_retry`` (which carries on from it).
         pool = self._deployments.get(primary.id)
         if self._tracing is None and pool is not None and len(pool) == 1:
             dep = pool[0]
             if dep.provider is call.provider and dep.upstream == primary.upstream and dep.take(now):
                 t0 = time.perf_counter()
-                outcome = await self._first(call, dep, body, stream, now, loop)
+                deadline = call.deadline_at
+                first_byte_at = now + s.first_byte_timeout_s if stream else deadline
+                alarm = call.deadline_alarm = Alarm.at(first_byte_at if first_byte_at < deadline else deadline)
+                try:
+                    if call.route.upstream_path is None:
+                        resp = await dep.provider.send(body, call.forward_headers)
+                    else:
+                        resp = await _send(dep, call.route, body, call.forward_headers, None)
+                except UpstreamError as exc:
+                    dep.end(loop.time(), ok=False)
+                    first_failure = dep, exc, None
+                except asyncio.CancelledError:
+                    if not alarm.expired():
+                        dep.end(loop.time(), ok=None)
+                        raise
+                    dep.end(loop.time(), ok=False)
+                    if alarm.when < deadline:
+                        first_failure = dep, first_byte_timeout(s.first_byte_timeout_s), None
+                    else:
+                        first_failure = dep, _total_deadline_before_headers(), None
+                except BaseException:  # re-raised: only the deployment's slot is freed (no circuit verdict)
+                    dep.end(loop.time(), ok=None)
+                    raise
+                finally:
+                    alarm.armed = False  # until the relay reads the body (it cancels nothing meanwhile)
+                if first_failure is None:
+                    if resp.status < 400:
+                        call.upstream_wait += time.perf_counter() - t0
+                        return self._served(call, ctx, primary, dep, 1, resp, loop)
+                    failure, status = await refused(dep, resp, loop.time)
+                    first_failure = dep, failure, status
                 call.upstream_wait += time.perf_counter() - t0
-                if not isinstance(outcome, tuple):
-                    return self._served(call, ctx, primary, dep, 1, outcome, loop)
-                first_failure = outcome
+        return await self._retry(call, body, ctx, first_failure, stream, loop)
+
+    async def _retry(
+        self,
+        call: ModelCall,
+        body: bytes,
+        ctx: RequestContext | None,
+        first_failure: tuple[Deployment, GatewayError, int | None] | None,
+        stream: bool,
+        loop: asyncio.AbstractEventLoop,
+    ) -> UpstreamResponse:
+        """Deployments, retries and fallbacks: after the healthy path failed, or where it does not apply."""
+        s = self._settings
+        primary = call.entry
+        assert call.deadline_at is not None
 
         def route_of(dep: Deployment) -> Route:
             # The client's codec to this deployment's provider (the native Responses route
@@ -190,43 +237,6 @@ class ResilientAttempt:
             raise
         call.upstream_wait += time.perf_counter() - t0
         return self._served(call, ctx, served.model, served.deployment, served.attempts, served.response, loop)
-
-    async def _first(
-        self, call: ModelCall, dep: Deployment, body: bytes, stream: bool, now: float, loop: asyncio.AbstractEventLoop
-    ) -> UpstreamResponse | tuple[Deployment, GatewayError, int | None]:
-        """The healthy path's one attempt: its 2xx response, or its failure (deployment, error, status).
-
-        A streamed call waits for the head at most ``GATEWAY_FIRST_BYTE_TIMEOUT_S``; a whole
-        answer's head comes only with the answer, so only the total deadline bounds it. Either
-        way one alarm serves the attempt and is then handed to the relay
-        (``call.deadline_alarm``), which moves it to the body's deadlines instead of arming
-        timers of its own.
-        """
-        assert call.deadline_at is not None
-        first_byte_at = now + self._settings.first_byte_timeout_s if stream else call.deadline_at
-        alarm = call.deadline_alarm = Alarm.at(min(first_byte_at, call.deadline_at))
-        try:
-            resp = await _send(dep, call.route, body, call.forward_headers, None)
-        except UpstreamError as exc:
-            dep.end(loop.time(), ok=False)
-            return dep, exc, None
-        except asyncio.CancelledError:
-            if not alarm.expired():
-                dep.end(loop.time(), ok=None)
-                raise
-            dep.end(loop.time(), ok=False)
-            if alarm.when < call.deadline_at:
-                return dep, first_byte_timeout(self._settings.first_byte_timeout_s), None
-            return dep, _total_deadline_before_headers(), None
-        except BaseException:  # re-raised: only the deployment's slot is freed (no circuit verdict)
-            dep.end(loop.time(), ok=None)
-            raise
-        finally:
-            alarm.armed = False  # until the relay reads the body (it cancels nothing meanwhile)
-        if resp.status < 400:
-            return resp
-        failure, status = await refused(dep, resp, loop.time)
-        return dep, failure, status
 
     def _served(
         self,
