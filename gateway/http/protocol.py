@@ -18,6 +18,9 @@ connection is half-closed and whatever the client still sends is discarded (not 
 not buffered) for a short linger, so the client reads the answer instead of a reset.
 The 413 for bodies stays with the endpoints (they know their dialect and the limit).
 
+A client that leaves mid-request is noticed here, when the connection is lost: a request
+whose door registered its task (``CANCEL_TASK`` in the scope) is cancelled at once.
+
 Hot path: no timer per request. One watchdog timer per connection checks deadlines that
 the request path only writes (a ``loop.time()`` per request head and per body read), and
 each header costs a length check; nothing is allocated per byte.
@@ -38,6 +41,13 @@ from uvicorn.server import ServerState
 from gateway.errors import GatewayError, HeadersTooLarge, RequestTimeout, UriTooLong
 from gateway.http.errors import error_body
 from gateway.settings import Settings
+
+# Scope keys shared with the proxy door (gateway.http.proxy_routes): the protocol marks every
+# request's scope as watched; a door that wants its request cancelled when the client leaves
+# puts the request's task under CANCEL_TASK; the protocol sets CLIENT_LEFT before cancelling it.
+WATCHED = "gateway.watched"
+CANCEL_TASK = "gateway.cancel_task"
+CLIENT_LEFT = "gateway.client_left"
 
 # How long a refused connection is kept half-open, reading and dropping what the client
 # still sends, so its kernel does not turn our answer into a reset (nginx: lingering_close).
@@ -83,6 +93,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_watchdog()
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            # The client left mid-request: a request that asked for it is cancelled at once
+            # (no timer or watcher task per request; see gateway.pipeline.door.unless_gone).
+            task = cycle.scope.get(CANCEL_TASK)
+            if isinstance(task, asyncio.Task) and not task.done():
+                cycle.scope[CLIENT_LEFT] = True  # type: ignore[literal-required]
+                task.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -116,6 +134,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # -- parser callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.scope[WATCHED] = True  # type: ignore[literal-required]  # this server cancels on disconnect
         if not self._in_head:  # a later request on a kept-alive connection: its own deadline
             self._in_head = True
             self._head_deadline = self.loop.time() + self._header_timeout

@@ -10,12 +10,15 @@ the providers' own published APIs, so they are not repeated in the gateway's Ope
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from typing import Any
 
 from litestar import Litestar, asgi
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from gateway.errors import InvalidRequest, PayloadTooLarge
+from gateway.http.protocol import CANCEL_TASK, CLIENT_LEFT, WATCHED
 from gateway.pipeline.codecs import ANTHROPIC_MESSAGES, CODECS, OPENAI_CHAT, Codec
 from gateway.pipeline.handle import handle
 from gateway.services import Services
@@ -51,9 +54,10 @@ def _start(status: int, fixed: list[tuple[bytes, bytes]], headers: dict[str, str
 class AsgiDoor:
     """The pipeline's ``Door`` over one ASGI HTTP connection."""
 
-    __slots__ = ("_receive", "_send", "client_address", "headers", "started", "status")
+    __slots__ = ("_receive", "_scope", "_send", "client_address", "headers", "started", "status")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._scope = scope
         self._receive = receive
         self._send = send
         # ASGI header names are lower-case.
@@ -103,6 +107,17 @@ class AsgiDoor:
     async def disconnected(self) -> None:
         while (await self._receive())["type"] != "http.disconnect":
             pass
+
+    def cancels_on_disconnect(self, task: asyncio.Task[Any] | None) -> bool:
+        scope: dict[str, Any] = self._scope  # type: ignore[assignment]
+        if WATCHED not in scope:
+            return False  # another server (a test transport): the pipeline watches instead
+        scope[CANCEL_TASK] = task  # read by GuardedHttpToolsProtocol.connection_lost
+        return True
+
+    @property
+    def client_left(self) -> bool:
+        return CLIENT_LEFT in self._scope
 
 
 async def _serve(scope: Scope, receive: Receive, send: Send, codec: Codec) -> None:

@@ -11,6 +11,7 @@ event) before the client receives it, so a ``GET`` right after finds it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -123,6 +124,13 @@ class StoringDoor:
 
     async def disconnected(self) -> None:
         await self._inner.disconnected()
+
+    def cancels_on_disconnect(self, task: asyncio.Task[Any] | None) -> bool:
+        return self._inner.cancels_on_disconnect(task)
+
+    @property
+    def client_left(self) -> bool:
+        return self._inner.client_left
 
 
 @asgi("/v1/responses", copy_scope=False)

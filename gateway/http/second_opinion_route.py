@@ -8,8 +8,10 @@ budget and limits are exactly a chat completion's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 import msgspec
 from litestar import Litestar, asgi
@@ -62,6 +64,13 @@ class _ReviewDoor:
 
     async def disconnected(self) -> None:
         await self._inner.disconnected()
+
+    def cancels_on_disconnect(self, task: asyncio.Task[Any] | None) -> bool:
+        return self._inner.cancels_on_disconnect(task)
+
+    @property
+    def client_left(self) -> bool:
+        return self._inner.client_left
 
 
 @asgi("/v1/second-opinion", copy_scope=False)

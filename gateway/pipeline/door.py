@@ -58,6 +58,15 @@ class Door(Protocol):
         """Return once the client has gone (call only after the body was read)."""
         ...
 
+    def cancels_on_disconnect(self, task: asyncio.Task[Any] | None) -> bool:
+        """Have the server cancel ``task`` if the client leaves (None: no longer); False if it cannot."""
+        ...
+
+    @property
+    def client_left(self) -> bool:
+        """Whether the server cancelled the request because the client left (see ``cancels_on_disconnect``)."""
+        ...
+
 
 # A request answered within this many seconds never starts a watch of its client: the
 # watch (a task blocked on the connection) costs more than the whole gateway overhead of a
@@ -91,12 +100,27 @@ class _Watch:
 async def unless_gone(door: Door, work: Coroutine[Any, Any, None]) -> None:
     """Run ``work`` while watching the client; cancel it and raise ``ClientGone`` if the client leaves.
 
-    ``work`` runs in the caller's task (no task of its own); the watch starts only once the
-    request has taken ``WATCH_AFTER_S``.
+    ``work`` runs in the caller's task (no task of its own). When the server can cancel the
+    task itself as the connection drops (``Door.cancels_on_disconnect``: the gateway's own
+    HTTP protocol), nothing more is set up; otherwise a watch starts once the request has
+    taken ``WATCH_AFTER_S``.
     """
     task = asyncio.current_task()
     if task is None:  # pragma: no cover - always inside the server's request task
         await work
+        return
+    if door.cancels_on_disconnect(task):
+        try:
+            await work
+        except asyncio.CancelledError:
+            if door.client_left and task.uncancel() == 0:
+                raise ClientGone from None
+            raise
+        finally:
+            door.cancels_on_disconnect(None)
+        if door.client_left and task.cancelling():
+            task.uncancel()  # the client left just as the work ended: its cancel is taken back
+            raise ClientGone
         return
     watch = _Watch(door, task)
     timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, watch.start)

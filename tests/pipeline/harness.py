@@ -148,6 +148,13 @@ class MemoryDoor:
     async def disconnected(self) -> None:
         await self.gone.wait()
 
+    def cancels_on_disconnect(self, task: asyncio.Task[Any] | None) -> bool:
+        return False  # no server under it: the pipeline's own watch notices the client leave
+
+    @property
+    def client_left(self) -> bool:
+        return False
+
     @property
     def streamed(self) -> bytes:
         return b"".join(self.frames)
