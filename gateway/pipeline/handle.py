@@ -196,7 +196,7 @@ async def _run(
         codec=codec,
         principal=principal,
         parsed=parsed,
-        request_type=request_type(headers.get("x-request-type")),
+        request_type=request_type(kind) if (kind := headers.get("x-request-type")) is not None else "chat",
         conversation_header=headers.get("x-conversation-id"),
         route_mode_header=headers.get("x-gateway-route-mode"),
     )
@@ -230,7 +230,7 @@ async def _run(
                     call.holds = await services.admission.admit(call.policy_request(ctx))
             else:
                 call.holds = await services.admission.admit(call.policy_request(ctx))
-        settlement.track(call)
+        settlement.calls.append(call)  # settlement.track, inline: admitted, no await since
         if ctx.conversation_header is not None and ctx.conversation_id is None:
             ctx.conversation_id = await services.conversations.create(
                 principal, resolved.entry.id, parsed.last_user_text()

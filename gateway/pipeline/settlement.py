@@ -56,8 +56,10 @@ def _usage(
                 estimated=True,
             )
         return Usage()
+    if final and status == "success":
+        return usage
     streamed = estimate_tokens(len(text) + len(thinking))
-    if (not final or status != "success") and streamed > usage.output_tokens:
+    if streamed > usage.output_tokens:
         # The closing usage never came (a broken, cancelled or truncated stream): Anthropic's
         # message_start says 1 output token, so count what was streamed instead, and say so.
         return Usage(
@@ -192,7 +194,8 @@ class Settlement:
         http_status: int,
     ) -> tuple[int, Usage]:
         ctx, services = self._ctx, self.services
-        measured, cost = Usage(), 0
+        measured: Usage | None = None
+        cost = 0
         try:
             measured = _usage(call, ctx, usage, usage_final, status, reply_text, thinking)
             price = services.prices.get(call.entry.id)
@@ -201,9 +204,10 @@ class Settlement:
         finally:
             # Whatever happened above, the holds go back (a failed record must not leak a hold).
             if call.holds:
-                input_tokens = measured.input_tokens + measured.cache_write_tokens + measured.cache_read_tokens
-                release_all(call.holds, CallOutcome(status, cost, input_tokens, measured.output_tokens))
-        return cost, measured
+                m = measured or Usage()
+                input_tokens = m.input_tokens + m.cache_write_tokens + m.cache_read_tokens
+                release_all(call.holds, CallOutcome(status, cost, input_tokens, m.output_tokens))
+        return cost, measured if measured is not None else Usage()  # (set: an exception never gets here)
 
     def _record(
         self,
@@ -242,7 +246,7 @@ class Settlement:
                 auto_routed=ctx.decision is not None,
                 latency_ms=latency_ms,
                 ttft_ms=ttft_ms,
-                reserved_millicents=call.reserved_millicents,
+                reserved_millicents=call.reserved_millicents if call.holds else 0,
                 deployment=call.deployment,
                 holds=recorded_budget_holds(call.holds) if call.holds else (),
                 api_key_id=principal.key_id,
@@ -252,8 +256,8 @@ class Settlement:
             for record in billable_attempts(services, ctx, call):
                 q.put(record)
         call.outcome = CallOutcomeRecord(status, usage, cost, reply_text, thinking)
-        if call.request_id == ctx.answer_call:
-            self.record_answer(call)
+        if call.request_id == ctx.answer_call and (ctx.decision is not None or ctx.conversation_id is not None):
+            self.record_answer(call)  # (nothing to record without a decision or a conversation)
         if principal.key_id is not None:
             # The key was used when this request arrived (no second clock read and format).
             q.put(KeyTouch(key_id=principal.key_id, used_at=ctx.created_at))
