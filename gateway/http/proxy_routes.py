@@ -120,24 +120,31 @@ class AsgiDoor:
         return CLIENT_LEFT in self._scope
 
 
-async def _serve(scope: Scope, receive: Receive, send: Send, codec: Codec) -> None:
+async def _method_not_allowed(scope: Scope, receive: Receive, send: Send, codec: Codec) -> None:
+    err = InvalidRequest(f"{scope['path']} accepts POST only", code="method_not_allowed")
+    err.status = 405
+    await AsgiDoor(scope, receive, send).respond(405, {}, codec.error_body(err))
+
+
+def _services(scope: Scope) -> Services:
     services: Services = Litestar.from_scope(scope).state.services
-    door = AsgiDoor(scope, receive, send)
-    if scope.get("method") != "POST":
-        err = InvalidRequest(f"{scope['path']} accepts POST only", code="method_not_allowed")
-        err.status = 405
-        await door.respond(405, {}, codec.error_body(err))
-        return
-    await handle(services, codec, door)
+    return services
 
 
+# Each door hands its request straight to the pipeline (no coroutine of its own in between).
 @asgi("/v1/chat/completions", copy_scope=False)
 async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
     """OpenAI Chat Completions, streamed or not."""
-    await _serve(scope, receive, send, OPENAI_CHAT)
+    if scope.get("method") != "POST":
+        await _method_not_allowed(scope, receive, send, OPENAI_CHAT)
+        return
+    await handle(_services(scope), OPENAI_CHAT, AsgiDoor(scope, receive, send))
 
 
 @asgi("/v1/messages", copy_scope=False)
 async def messages(scope: Scope, receive: Receive, send: Send) -> None:
     """Anthropic Messages, streamed or not."""
-    await _serve(scope, receive, send, ANTHROPIC_MESSAGES)
+    if scope.get("method") != "POST":
+        await _method_not_allowed(scope, receive, send, ANTHROPIC_MESSAGES)
+        return
+    await handle(_services(scope), ANTHROPIC_MESSAGES, AsgiDoor(scope, receive, send))

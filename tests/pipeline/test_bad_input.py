@@ -109,6 +109,19 @@ def test_max_tokens_is_bounded_by_the_model(
 
 
 @pytest.mark.parametrize("path", [CHAT, MSGS])
+def test_a_method_other_than_post_is_a_405_in_the_endpoints_dialect(gateway: GatewayServer, path: str) -> None:
+    resp = httpx.get(gateway.url + path, timeout=10)
+    assert resp.status_code == 405, resp.text
+    body = resp.json()
+    if path == MSGS:
+        assert body["type"] == "error"
+        assert "accepts POST only" in body["error"]["message"]
+    else:
+        assert body["error"]["code"] == "method_not_allowed"
+        assert "accepts POST only" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("path", [CHAT, MSGS])
 def test_unknown_request_type_is_a_400(gateway: GatewayServer, org: BootstrapResult, path: str) -> None:
     body = msgspec.json.encode(GOOD[path])
     resp = post(gateway, path, org.api_key, body, **{"x-request-type": "battle"})
