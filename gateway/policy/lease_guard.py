@@ -38,7 +38,7 @@ from gateway.errors import BudgetExhausted, ServiceUnavailable
 from gateway.policy.alerts import AlertMailer, record_crossings
 from gateway.policy.budget_guard import input_estimate_tokens
 from gateway.policy.budget_state import apply_usage_batch, month_of, next_month
-from gateway.policy.lease_state import counter_of, give_back, reclaim_expired, release_holds, renew, take
+from gateway.policy.lease_state import counter_of, give_back, reclaim_expired, renew, take
 from gateway.policy.request import PolicyRequest
 from gateway.store.queue import WriteQueue
 from gateway.store.records import AuditRecord, BudgetHold, UsageRecord
@@ -319,9 +319,8 @@ class LeaseBudgetGuard:
 
     # --- the write queue's batch hook -----------------------------------------------------
     async def on_batch(self, conn: Any, usage: Sequence[UsageRecord]) -> None:
-        """Move org spend counters, release lease holds, then record threshold crossings."""
+        """Move the spend counters and release the lease holds (one call), then record crossings."""
         changes = await apply_usage_batch(conn, usage)
-        await release_holds(conn, usage)
         if not changes:
             return
         added = await record_crossings(conn, changes, email_enabled=self._email_enabled, known=self._alerted)
