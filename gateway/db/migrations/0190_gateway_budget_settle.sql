@@ -65,10 +65,10 @@ BEGIN
         WHERE u.request_id = ANY(v_ids)
           AND u.xmin::text::bigint = pg_current_xact_id()::text::bigint % 4294967296
     ), holds AS (
-        SELECT (h->>0)::uuid AS lease_id, (h->>2)::bigint AS amount, i.cost
+        SELECT (h->>0)::uuid AS lease_id, (h->>2)::bigint AS amount, landed.cost
         FROM json_array_elements(p_batch) e
         CROSS JOIN LATERAL json_array_elements(e->2) h
-        JOIN ins i ON i.rid = (e->>0)::uuid
+        JOIN ins landed ON landed.rid = (e->>0)::uuid
     ), rel AS (
         UPDATE gateway_budget_reservations r SET released_at = NOW(), release_reason = 'settled'
         WHERE v_reserved IS NOT NULL AND r.request_id = ANY(v_reserved) AND r.released_at IS NULL
