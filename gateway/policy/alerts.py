@@ -102,8 +102,14 @@ async def record_crossings(
     """
     if not changes:
         return 0
-    rows = await (await conn.execute(_ORGS_SQL, ([c.organization_id for c in changes],))).fetchall()
-    orgs = {str(r[0]): (str(r[1]), usd_to_millicents(r[2]), int(r[3])) for r in rows}
+    orgs: dict[str, tuple[str, int, int]] = {}
+    if all(c.org is not None for c in changes):  # the settlement read them along
+        for c in changes:
+            if c.org is not None and c.org[1] is not None:
+                orgs[c.organization_id] = (c.org[0], c.org[1], c.org[2])
+    else:
+        rows = await (await conn.execute(_ORGS_SQL, ([c.organization_id for c in changes],))).fetchall()
+        orgs = {str(r[0]): (str(r[1]), usd_to_millicents(r[2]), int(r[3])) for r in rows}
     added = 0
     for change in changes:
         if change.organization_id not in orgs:

@@ -4,9 +4,10 @@ The counter row (``gateway_budget_counters``) is the only place spend is summed.
 two ways, always inside one transaction each:
 
 * ``apply_usage_batch`` (the write queue's batch hook): the cost of the llm_usage rows that
-  the batch actually inserted is added, and the strict reservations of those requests are
-  released. Rows a replayed batch did not insert (``ON CONFLICT DO NOTHING``) are skipped by
-  matching ``xmin`` with the current transaction id, so a replay never counts twice.
+  the batch actually inserted is added, and the strict reservations and lease holds of
+  those requests are released (one server-side call, ``gateway_settle_usage``). Rows a
+  replayed batch did not insert (``ON CONFLICT DO NOTHING``) are skipped by matching
+  ``xmin`` with the current transaction id, so a replay never counts twice.
 * ``reserve``: one conditional ``UPDATE ... WHERE spent + reserved + x <= budget RETURNING``,
   which PostgreSQL serialises on the row lock, so processes sharing the database can never
   jointly reserve past the budget.
@@ -28,14 +29,10 @@ import msgspec
 
 from gateway.store.records import UsageRecord
 
-_NEW_USAGE_SQL = """
-SELECT organization_id::text, date_trunc('month', created_at AT TIME ZONE 'UTC')::date,
-       COALESCE(SUM(estimated_cost_millicents), 0)::bigint
-FROM llm_usage
-WHERE request_id = ANY(string_to_array(%s, ',')::uuid[])
-  AND xmin::text::bigint = pg_current_xact_id()::text::bigint %% 4294967296
-GROUP BY 1, 2
-"""
+_json = msgspec.json.Encoder()
+
+# The whole batch's settlement in one call (migration 0190 says what it does and why).
+_SETTLE_SQL = "SELECT * FROM gateway_settle_usage(%s::json)"
 
 _RELEASE_SQL = """
 UPDATE gateway_budget_reservations
@@ -99,12 +96,17 @@ class Counter(msgspec.Struct, frozen=True):
 
 
 class SpendChange(msgspec.Struct, frozen=True):
-    """What one batch did to one organization's month (input to the alert check)."""
+    """What one batch did to one organization's month (input to the alert check).
+
+    ``org`` is the organization's (name, budget in millicents or None, alert threshold %)
+    when the settlement read them along, so the alert check needs no query of its own.
+    """
 
     organization_id: str
     month: date
     before_millicents: int
     after_millicents: int
+    org: tuple[str, int | None, int] | None = None
 
 
 class ReserveResult(msgspec.Struct, frozen=True):
@@ -143,35 +145,23 @@ async def _bump(conn: Any, org: str, month: date, delta: int, released: int) -> 
 
 
 async def apply_usage_batch(conn: Any, usage: Sequence[UsageRecord]) -> list[SpendChange]:
-    """Add the inserted rows' cost to their counters and release their reservations.
+    """Settle the batch's budgets: one statement, in the batch transaction, after the insert.
 
-    Runs inside the batch transaction, after the llm_usage insert. Returns one change per
-    organization-month whose spend moved, for the alert check.
+    Adds the inserted rows' cost to their counters, releases their strict reservations and
+    their lease holds (``UsageRecord.holds``, moving user and key spend too), and returns one
+    change per organization-month whose spend moved, for the alert check. Rows a replayed
+    batch did not insert are skipped (``xmin``), so a replay moves nothing twice.
     """
     if not usage:
         return []
-    # Ids travel as one comma-joined text: psycopg adapts a Python list element by element in
-    # Python, which costs the gateway's core more than the whole statement.
-    ids = ",".join(r.request_id for r in usage)
-    deltas: dict[tuple[str, date], int] = defaultdict(int)
-    released: dict[tuple[str, date], int] = defaultdict(int)
-    rows = await (await conn.execute(_NEW_USAGE_SQL, (ids,))).fetchall()
-    for org, month, cost in rows:
-        deltas[(str(org), month)] += int(cost)
-    reserved_ids = ",".join(r.request_id for r in usage if r.reserved_millicents > 0)
-    if reserved_ids:
-        for org, month, amount in await (await conn.execute(_RELEASE_SQL, ("settled", reserved_ids))).fetchall():
-            released[(str(org), month)] += int(amount)
-    changes: list[SpendChange] = []
-    # A fixed lock order (sorted keys) keeps concurrent batches from deadlocking.
-    for key in sorted(set(deltas) | set(released)):
-        delta, freed = deltas.get(key, 0), released.get(key, 0)
-        if delta == 0 and freed == 0:
-            continue
-        after = await _bump(conn, key[0], key[1], delta, freed)
-        if delta > 0:
-            changes.append(SpendChange(key[0], key[1], after - delta, after))
-    return changes
+    # The batch travels as one JSON document encoded by msgspec (in C): binding ids or
+    # adapting arrays element by element in Python costs the gateway's core more than the call.
+    batch = _json.encode([(r.request_id, r.reserved_millicents, r.holds) for r in usage]).decode()
+    rows = await (await conn.execute(_SETTLE_SQL, (batch,))).fetchall()
+    return [
+        SpendChange(org, month, int(before), int(after), (str(name), budget, int(pct)))
+        for org, month, before, after, name, budget, pct in rows
+    ]
 
 
 async def expire_reservations(conn: Any, organization_id: str | None = None) -> int:

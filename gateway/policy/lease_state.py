@@ -9,16 +9,17 @@ budget``. Every process therefore sees every other process's leases as spent, so
 what all processes admit can never pass the budget.
 
 A lease's ``amount_millicents`` is what it still holds. It goes down in three ways: a usage
-row of a request admitted under it lands (``release_holds``, in the write batch's
-transaction, so the cost moves from *reserved* to *spent* atomically), the process gives back
-what it does not need (``give_back``), or the lease expires and is reclaimed
-(``reclaim_expired``). Lock order is always the counter row first, then its lease rows.
+row of a request admitted under it lands (``budget_state.apply_usage_batch``, in the write
+batch's transaction, so the cost moves from *reserved* to *spent* atomically; the SQL is the
+function ``gateway_settle_usage``, migration 0190), the process gives back what it does not
+need (``give_back``), or the lease expires and is reclaimed (``reclaim_expired``). Lock order
+is always the counter rows first (a batch locks several: organizations, then users and keys,
+each sorted), then their lease rows.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -26,7 +27,6 @@ from typing import Any
 import msgspec
 
 from gateway.policy.budget_state import month_bounds, read_counter
-from gateway.store.records import UsageRecord
 
 
 class Grant(msgspec.Struct, frozen=True):
@@ -108,31 +108,6 @@ SET amount_millicents = CASE WHEN %(close)s THEN 0 ELSE old.before - LEAST(old.b
     released_at = CASE WHEN %(close)s THEN NOW() END, release_reason = CASE WHEN %(close)s THEN 'returned' END
 FROM old WHERE l.id = old.id
 RETURNING CASE WHEN %(close)s THEN old.before ELSE LEAST(old.before, %(x)s) END
-"""
-# Several holds of one batch can name the same lease: they are summed per lease first.
-_HOLDS = """
-WITH h AS (
-    SELECT unnest(string_to_array(%s, ','))::uuid AS id, unnest(string_to_array(%s, ','))::bigint AS x
-), agg AS (SELECT id, SUM(x)::bigint AS x FROM h GROUP BY id),
-old AS (
-    SELECT l.id, l.amount_millicents AS before FROM gateway_budget_leases l JOIN agg ON agg.id = l.id
-    WHERE l.released_at IS NULL FOR UPDATE OF l
-)
-UPDATE gateway_budget_leases l
-SET amount_millicents = old.before - LEAST(old.before, agg.x),
-    released_at = CASE WHEN l.holder LIKE 'request:%%' THEN NOW() END,
-    release_reason = CASE WHEN l.holder LIKE 'request:%%' THEN 'settled' END
-FROM old JOIN agg ON agg.id = old.id
-WHERE l.id = old.id
-RETURNING l.scope, l.month, LEAST(old.before, agg.x)
-"""
-_LEASE_MONTHS = """
-SELECT id::text, scope, month FROM gateway_budget_leases WHERE id = ANY(string_to_array(%s, ',')::uuid[])
-"""
-_INSERTED = """
-SELECT request_id::text, COALESCE(estimated_cost_millicents, 0)::bigint FROM llm_usage
-WHERE request_id = ANY(string_to_array(%s, ',')::uuid[])
-  AND xmin::text::bigint = pg_current_xact_id()::text::bigint %% 4294967296
 """
 
 
@@ -252,38 +227,3 @@ async def reclaim_expired(conn: Any, scope: str, month: date) -> int:
         if freed:
             await _move(conn, scope, month, reserved=-freed)
         return freed
-
-
-async def release_holds(conn: Any, usage: Sequence[UsageRecord]) -> None:
-    """Batch hook: for usage rows this transaction inserted, move held amounts to spent.
-
-    Runs in the write batch's transaction after the llm_usage insert; rows a replayed batch
-    did not insert are skipped (matched by ``xmin``), so a replay never releases twice.
-    """
-    with_holds = [r for r in usage if r.holds]
-    if not with_holds:
-        return
-    rows = await (await conn.execute(_INSERTED, (",".join(r.request_id for r in with_holds),))).fetchall()
-    inserted = {str(rid): int(cost) for rid, cost in rows}
-    holds = [(h, inserted[r.request_id]) for r in with_holds if r.request_id in inserted for h in r.holds]
-    if not holds:
-        return
-    ids = ",".join(h.lease_id for h, _ in holds)
-    where = {str(i): (str(s), m) for i, s, m in await (await conn.execute(_LEASE_MONTHS, (ids,))).fetchall()}
-    spent: dict[tuple[str, date], int] = defaultdict(int)
-    for h, cost in holds:
-        key = where.get(h.lease_id)
-        if key is not None and not is_org(key[0]):
-            spent[key] += cost  # org spend moves in apply_usage_batch
-    # Counter rows first (org scopes first, then the rest, each sorted), then their leases.
-    order = sorted(set(where.values()), key=lambda sm: (not is_org(sm[0]), sm[0], sm[1]))
-    for scope, month in order:
-        await lock_counter(conn, scope, month)
-    released: dict[tuple[str, date], int] = defaultdict(int)
-    amounts = ",".join(str(h.amount) for h, _ in holds)
-    for scope, month, amount in await (await conn.execute(_HOLDS, (ids, amounts))).fetchall():
-        released[(str(scope), month)] += int(amount)
-    for scope, month in order:
-        freed, cost = released.get((scope, month), 0), spent.get((scope, month), 0)
-        if freed or cost:
-            await _move(conn, scope, month, reserved=-freed, spent=cost)

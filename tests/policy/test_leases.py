@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from gateway.accounts import BootstrapResult
 from gateway.errors import BudgetExhausted
+from gateway.policy.budget_guard import input_estimate_tokens
+from gateway.policy.budget_state import month_of
+from pricing import max_cost_millicents
 from tests.policy.helpers import Conn, add_spend, budget, counter, open_lease_total
 from tests.policy.lease_sim import Proc, context, principal
 
@@ -220,3 +225,21 @@ def test_a_lease_shrinks_when_the_headroom_shrinks(
     assert before > 900_000
     assert after < before / 2  # about a tenth of the ~2M that is left now
     assert reserved == held  # what was given back left the counter too
+
+
+def test_the_month_and_worst_case_shortcuts_follow_the_clock_and_the_prices(
+    db_url: str, org: BootstrapResult, tmp_path: Path
+) -> None:
+    """Admission remembers the month and worst cases; a month boundary or another price recomputes."""
+    proc = Proc(db_url, tmp_path)
+    guard = proc.guard
+    guard._month, guard._month_start, guard._month_end = date(2000, 1, 1), 0.0, 1.0  # a month long gone
+    assert guard._current_month() == month_of(datetime.now(UTC))
+
+    ctx = context(principal(org, BUDGET))
+    price = proc.prices[ctx.model.id]
+    assert price is not None
+    want = max_cost_millicents(price, input_estimate_tokens(ctx), ctx.max_output_tokens)
+    assert guard.worst_case(ctx) == guard.worst_case(ctx) == want
+    proc.prices[ctx.model.id] = msgspec.structs.replace(price, output=price.output * 2)
+    assert guard.worst_case(ctx) > want
