@@ -22,7 +22,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from gateway.limits.redis_pipe import RedisPipe, bulk
+from gateway.limits.redis_pipe import RedisPipe, bulk, command
 from gateway.limits.windows import WINDOW_MS, ScopeLimits, Verdict
 
 # KEYS: 5 per scope (requests now, requests previous minute, tokens now, tokens previous,
@@ -105,6 +105,8 @@ return #KEYS
 """
 
 _KINDS = {1: "requests", 2: "tokens", 3: "parallel"}
+_LOAD_SCRIPT = command(b"SCRIPT", b"LOAD", _SCRIPT.encode())
+_LOAD_SETTLE = command(b"SCRIPT", b"LOAD", _SETTLE.encode())
 _CACHE_MAX = 4096  # packed frame parts kept per limiter (scope sets of the current minute, settle keys)
 
 
@@ -114,8 +116,8 @@ class RedisLimiter:
     Checks and settlements go out as prepacked ``EVALSHA`` frames on one pipelined connection
     (``RedisPipe``); the parts of a check's frame that only change with the scope set and the
     minute (the command, the keys, the limits) are packed once per minute and scope set.
-    redis-py keeps what is not on the request path: loading the scripts, the auth throttle's
-    counter, closing.
+    redis-py keeps what is not on the request path: the auth throttle's counter, key scans
+    in tests.
     """
 
     def __init__(self, client: aioredis.Redis, prefix: str = "gw:", timeout_s: float = 1.0) -> None:
@@ -132,7 +134,7 @@ class RedisLimiter:
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "gw:", timeout_s: float = 1.0, max_connections: int = 32) -> RedisLimiter:
-        # redis-py's pool serves only what is off the request path (scripts, auth throttle).
+        # redis-py's pool serves only what is off the request path (the auth throttle).
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
@@ -149,8 +151,9 @@ class RedisLimiter:
         await asyncio.shield(self._loading)
 
     async def _load(self) -> None:
-        await self._redis.script_load(_SCRIPT)
-        await self._redis.script_load(_SETTLE)
+        # On the pipelined connection, the one just seen to work (redis-py's pooled
+        # connections may still be the ones from before a restart).
+        await asyncio.gather(self._pipe.send(_LOAD_SCRIPT), self._pipe.send(_LOAD_SETTLE))
 
     async def _eval(self, frame: bytes) -> Any:
         """Send one EVALSHA frame; when Redis does not know the script, load it and retry once."""

@@ -141,9 +141,12 @@ class RedisPipe:
             where = self._path or f"{self._host}:{self._port}"
             self._fail(RedisConnectionError, f"Error connecting to redis at {where}: {exc!r}")
             return
+        except BaseException as exc:  # e.g. cancelled at shutdown: no check may wait forever
+            self._fail(RedisConnectionError, f"not connected to redis: {exc!r}")
+            raise
         finally:
             self._connecting = None
-        assert isinstance(transport, asyncio.Transport)
+        # (uvloop's transports are not asyncio.Transport subclasses; they have what is used here.)
         self._protocol, self._transport = protocol, transport
         self._reader = hiredis.Reader(replyError=_reply_error)
         if self._handshake:
