@@ -154,9 +154,11 @@ class RateLimitGuard:
 
     def settle(self, scopes: list[ScopeLimits], request_id: str, tokens: int) -> None:
         """Queue the call's token count and slot release (no I/O)."""
-        if any(s.tpm or s.parallel for s in scopes):
-            self._pending.append((scopes, request_id, tokens, _now_ms()))
-            self._wake.set()
+        for s in scopes:  # (a loop, not any(): no generator per request)
+            if s.tpm or s.parallel:
+                self._pending.append((scopes, request_id, tokens, _now_ms()))
+                self._wake.set()
+                return
 
     async def flush(self) -> None:
         """Send the queued settlements (one pipeline for Redis)."""
