@@ -101,9 +101,18 @@ class RateLimitGuard:
         self._pending: list[tuple[list[ScopeLimits], str, int, int]] = []
         self._wake = asyncio.Event()
         self._last_warning = 0.0
+        self._scopes: dict[int, tuple[Principal, list[ScopeLimits]]] = {}  # id(principal) -> its scopes (never mutated)
 
     async def acquire(self, req: PolicyRequest) -> RateHold | None:
-        scopes = scope_limits(req.principal)
+        p = req.principal
+        known = self._scopes.get(id(p))  # principals are cached objects: their scopes are too
+        if known is not None and known[0] is p:
+            scopes = known[1]
+        else:
+            scopes = scope_limits(p)
+            if len(self._scopes) >= 4096:
+                self._scopes = {}
+            self._scopes[id(p)] = (p, scopes)  # (holding p: its id is not reused while here)
         if not scopes:
             return None
         try:

@@ -107,6 +107,7 @@ return #KEYS
 _KINDS = {1: "requests", 2: "tokens", 3: "parallel"}
 _LOAD_SCRIPT = command(b"SCRIPT", b"LOAD", _SCRIPT.encode())
 _LOAD_SETTLE = command(b"SCRIPT", b"LOAD", _SETTLE.encode())
+_SETTLE_EXPIRY = bulk(b"%d" % (2 * WINDOW_MS))  # the token counts' expiry (ms)
 _CACHE_MAX = 4096  # packed frame parts kept per limiter (scope sets of the current minute, settle keys)
 
 
@@ -130,7 +131,7 @@ class RedisLimiter:
         # (ttl, *scopes) -> the check frame's fixed parts, for the minute in _parts_minute.
         self._parts: dict[tuple[Any, ...], tuple[bytes, bytes, bytes]] = {}
         self._parts_minute = -1
-        self._keys: dict[str, bytes] = {}  # settlement keys, packed
+        self._plans: dict[tuple[Any, ...], tuple[list[bytes], list[bytes]]] = {}  # (minute, *scopes)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "gw:", timeout_s: float = 1.0, max_connections: int = 32) -> RedisLimiter:
@@ -205,40 +206,48 @@ class RedisLimiter:
             return Verdict(True, "", "", 0, r[4], r[5], r[6], r[7], r[8], r[9])
         return Verdict(False, scopes[r[1]].scope, _KINDS[r[2]], r[3])
 
-    def _key(self, key: str) -> bytes:
-        packed = self._keys.get(key)
-        if packed is None:
-            if len(self._keys) >= _CACHE_MAX:
-                self._keys = {}
-            packed = self._keys[key] = bulk(key.encode())
-        return packed
+    def _settle_plan(
+        self, key: tuple[Any, ...], scopes: Sequence[ScopeLimits], minute: int
+    ) -> tuple[list[bytes], list[bytes]]:
+        """A scope set's packed settlement keys in ``minute``: its slot sets, its token counts."""
+        if len(self._plans) >= _CACHE_MAX:
+            self._plans = {}
+        p = self._prefix.encode()
+        slots = [bulk(b"%bc:%b" % (p, s.scope.encode())) for s in scopes if s.parallel]
+        counts = [bulk(b"%bt:%b:%d" % (p, s.scope.encode(), minute)) for s in scopes if s.tpm]
+        plan = self._plans[key] = (slots, counts)
+        return plan
 
     async def release_many(self, items: Sequence[tuple[Sequence[ScopeLimits], str, int, int]]) -> None:
         """Settle many requests in one script call: (scopes, request id, tokens, now_ms) each.
 
         One command for the whole flush (the client's cost is per command and per argument;
-        a pipeline of ZREM/INCRBY/PEXPIRE per scope cost more than the check itself).
+        a pipeline of ZREM/INCRBY/PEXPIRE per scope cost more than the check itself). The
+        keys of a scope set are packed once a minute; each entry of ``ops`` is one operation's
+        two arguments (kind and value), for the key at the same place in ``keys``.
         """
         keys: list[bytes] = []
-        args: list[bytes] = [bulk(b"%d" % (2 * WINDOW_MS))]
-        p = self._prefix
+        ops: list[bytes] = []
+        plans = self._plans
         for scopes, request_id, tokens, now_ms in items:
             minute = now_ms // WINDOW_MS
-            rid = bulk(request_id.encode())
-            for s in scopes:
-                if s.parallel:
-                    keys.append(self._key(f"{p}c:{s.scope}"))
-                    args += (b"$1\r\nz\r\n", rid)
-                if s.tpm and tokens:
-                    keys.append(self._key(f"{p}t:{s.scope}:{minute}"))
-                    args += (b"$1\r\nt\r\n", bulk(b"%d" % tokens))
+            key = (minute, *scopes)
+            slots, counts = plans.get(key) or self._settle_plan(key, scopes, minute)
+            if slots:
+                rid = request_id.encode()
+                keys += slots
+                ops += [b"$1\r\nz\r\n$%d\r\n%b\r\n" % (len(rid), rid)] * len(slots)
+            if counts and tokens:
+                n = b"%d" % tokens
+                keys += counts
+                ops += [b"$1\r\nt\r\n$%d\r\n%b\r\n" % (len(n), n)] * len(counts)
         if keys:
             head = b"*%d\r\n$7\r\nEVALSHA\r\n%b%b" % (
-                3 + len(keys) + len(args),
+                4 + 3 * len(keys),  # EVALSHA sha numkeys, the keys, the expiry, two per operation
                 bulk(self._settle_sha),
                 bulk(b"%d" % len(keys)),
             )
-            await self._eval(b"".join((head, *keys, *args)))
+            await self._eval(b"".join((head, *keys, _SETTLE_EXPIRY, *ops)))
 
     async def release(self, scopes: Sequence[ScopeLimits], request_id: str, tokens: int, now_ms: int) -> None:
         await self.release_many([(scopes, request_id, tokens, now_ms)])
