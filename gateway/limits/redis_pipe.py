@@ -3,14 +3,15 @@
 redis-py's asyncio client costs, per command, a pool checkout and release (an
 ``asyncio.Condition`` each), stream writes and an ``asyncio.timeout`` per reply read. The
 limiter sends one prepacked frame per check and reads one reply, so this connection does only
-that: frames are written as they come (those of one loop tick in one write), replies are
-parsed by ``hiredis`` straight from ``data_received`` and resolve the waiting futures in
-order. One watchdog timer replaces the per-read timeout: when replies are owed and none has
-come for ``timeout_s``, the connection is dropped. Whatever ends the connection (Redis gone,
-stalled, a protocol error) fails every owed reply with a ``redis`` ``ConnectionError`` or
-``TimeoutError`` (what the guard treats as the backend being away); the next frame reconnects.
+that: a frame is written at once when nothing is in flight, else with the others of its loop
+tick in one write; replies are parsed by ``hiredis`` straight from ``data_received`` and
+resolve the waiting futures in order. One watchdog timer replaces the per-read timeout: when
+replies are owed and none has come for ``timeout_s``, the connection is dropped. Whatever ends
+the connection (Redis gone, stalled, a protocol error) fails every owed reply with a ``redis``
+``ConnectionError`` or ``TimeoutError`` (what the guard treats as the backend being away); the
+next frame reconnects.
 
-Everything off the hot path (script loads, the auth throttle's counter) stays on redis-py.
+What is off the request path (the auth throttle's counter) stays on redis-py.
 """
 
 from __future__ import annotations
@@ -95,12 +96,15 @@ class RedisPipe:
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        if not self._owed:
+        idle = not self._owed
+        if idle:
             self._progress = loop.time()
         self._owed.append(fut)
         self._out.append(frame)
         if self._transport is not None:
-            if self._write_soon is None:
+            if idle:  # nothing in flight: out now (no handle, no wait)
+                self._write()
+            elif self._write_soon is None:  # else with whatever else comes this loop tick
                 self._write_soon = loop.call_soon(self._write)
         elif self._connecting is None:
             self._connecting = loop.create_task(self._connect())
