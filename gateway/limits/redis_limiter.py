@@ -111,6 +111,11 @@ _SETTLE_EXPIRY = bulk(b"%d" % (2 * WINDOW_MS))  # the token counts' expiry (ms)
 _CACHE_MAX = 4096  # packed frame parts kept per limiter (scope sets of the current minute, settle keys)
 
 
+def _retrieved(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class RedisLimiter:
     """Rate limits in Redis, checked by one atomic script per request.
 
@@ -149,12 +154,18 @@ class RedisLimiter:
         """Load both scripts (e.g. after a Redis restart); concurrent callers share one load."""
         if self._loading is None or self._loading.done():
             self._loading = asyncio.ensure_future(self._load())
+            self._loading.add_done_callback(_retrieved)  # its error is its awaiters' (if any are left)
         await asyncio.shield(self._loading)
 
     async def _load(self) -> None:
         # On the pipelined connection, the one just seen to work (redis-py's pooled
         # connections may still be the ones from before a restart).
-        await asyncio.gather(self._pipe.send(_LOAD_SCRIPT), self._pipe.send(_LOAD_SETTLE))
+        loads = await asyncio.gather(
+            self._pipe.send(_LOAD_SCRIPT), self._pipe.send(_LOAD_SETTLE), return_exceptions=True
+        )
+        for result in loads:  # (both awaited either way: no error left unretrieved)
+            if isinstance(result, BaseException):
+                raise result
 
     async def _eval(self, frame: bytes) -> Any:
         """Send one EVALSHA frame; when Redis does not know the script, load it and retry once."""
