@@ -106,12 +106,21 @@ class RateLimitGuard:
         self._pending: list[tuple[list[ScopeLimits], str, int, int]] = []
         self._wake = asyncio.Event()
         self._last_warning = 0.0
+        self._scopes: dict[int, tuple[Principal, list[ScopeLimits]]] = {}  # id(principal) -> its scopes (never mutated)
 
     def applies(self, principal: Principal) -> bool:
         return has_rate_limits(principal)
 
     async def acquire(self, req: PolicyRequest) -> RateHold | None:
-        scopes = scope_limits(req.principal)
+        p = req.principal
+        known = self._scopes.get(id(p))  # principals are cached objects: their scopes are too
+        if known is not None and known[0] is p:
+            scopes = known[1]
+        else:
+            scopes = scope_limits(p)
+            if len(self._scopes) >= 4096:
+                self._scopes = {}
+            self._scopes[id(p)] = (p, scopes)  # (holding p: its id is not reused while here)
         if not scopes:
             return None
         try:
@@ -162,9 +171,11 @@ class RateLimitGuard:
 
     def settle(self, scopes: list[ScopeLimits], request_id: str, tokens: int) -> None:
         """Queue the call's token count and slot release (no I/O)."""
-        if any(s.tpm or s.parallel for s in scopes):
-            self._pending.append((scopes, request_id, tokens, _now_ms()))
-            self._wake.set()
+        for s in scopes:  # (a loop, not any(): no generator per request)
+            if s.tpm or s.parallel:
+                self._pending.append((scopes, request_id, tokens, _now_ms()))
+                self._wake.set()
+                return
 
     async def flush(self) -> None:
         """Send the queued settlements (one pipeline for Redis)."""

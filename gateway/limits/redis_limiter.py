@@ -2,10 +2,9 @@
 
 One Lua script checks every scope of a request (key, user, organization) and, only if all
 pass, counts the request and takes a concurrency slot: one round trip, atomic, so N
-replicas together admit what one would. Checks that arrive while a round trip is in flight
-are sent together in the next one (one pipeline of script calls): a check waits for at most
-the round trip in flight and its own, and under load the client's per-command cost is
-shared. Settlement (tokens used, slot freed) is queued and sent as one script call per flush
+replicas together admit what one would. Checks are pipelined on one connection (see
+``redis_pipe``): a check waits for its own round trip only, and those of one loop tick go
+out in one write. Settlement (tokens used, slot freed) is queued and sent as one script call per flush
 interval by ``RateLimitGuard``, off the request path.
 
 Keys (all under the configured prefix): ``<p>r:<scope>:<minute>`` and ``<p>t:<scope>:<minute>``
@@ -17,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from hashlib import sha1
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 
+from gateway.limits.redis_pipe import RedisPipe, bulk, command
 from gateway.limits.windows import WINDOW_MS, ScopeLimits, Verdict
 
 # KEYS: 5 per scope (requests now, requests previous minute, tokens now, tokens previous,
@@ -104,95 +105,42 @@ return #KEYS
 """
 
 _KINDS = {1: "requests", 2: "tokens", 3: "parallel"}
+_LOAD_SCRIPT = command(b"SCRIPT", b"LOAD", _SCRIPT.encode())
+_LOAD_SETTLE = command(b"SCRIPT", b"LOAD", _SETTLE.encode())
+_SETTLE_EXPIRY = bulk(b"%d" % (2 * WINDOW_MS))  # the token counts' expiry (ms)
+_CACHE_MAX = 4096  # packed frame parts kept per limiter (scope sets of the current minute, settle keys)
 
 
-def _bulk(value: str | int | bytes) -> bytes:
-    data = value if isinstance(value, bytes) else (value.encode() if isinstance(value, str) else b"%d" % value)
-    return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
-def _pack(command: bytes, sha: bytes, numkeys: int, keys: list[str], args: list[Any]) -> bytes:
-    """One ``EVALSHA sha numkeys keys... args...`` in RESP (arguments are str or int)."""
-    head = b"*%d\r\n" % (3 + len(keys) + len(args))
-    return b"".join((head, _bulk(command), _bulk(sha), _bulk(numkeys), *map(_bulk, keys), *map(_bulk, args)))
+def _retrieved(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class RedisLimiter:
-    """Rate limits in Redis, checked by one atomic script per request."""
+    """Rate limits in Redis, checked by one atomic script per request.
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "gw:") -> None:
+    Checks and settlements go out as prepacked ``EVALSHA`` frames on one pipelined connection
+    (``RedisPipe``); the parts of a check's frame that only change with the scope set and the
+    minute (the command, the keys, the limits) are packed once per minute and scope set.
+    redis-py keeps what is not on the request path: the auth throttle's counter, key scans
+    in tests.
+    """
+
+    def __init__(self, client: aioredis.Redis, prefix: str = "gw:", timeout_s: float = 1.0) -> None:
         self._redis = client
         self._prefix = prefix
-        self._script = client.register_script(_SCRIPT)
-        self._settle = client.register_script(_SETTLE)
-        self._queued: list[tuple[list[str], list[Any], asyncio.Future[list[Any]]]] = []
-        self._sender: asyncio.Task[None] | None = None
-
-    async def _call(self, keys: list[str], args: list[Any]) -> list[Any]:
-        """Run the script once for this check, batched with whatever else is waiting."""
-        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._queued.append((keys, args, fut))
-        if self._sender is None:
-            self._sender = asyncio.ensure_future(self._send())
-        return await fut
-
-    async def _send(self) -> None:
-        try:
-            while self._queued:
-                batch, self._queued = self._queued, []
-                try:
-                    results = await self._round_trip(batch)
-                except Exception as exc:  # noqa: BLE001 - handed to every waiting caller, which decides
-                    for _, _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(exc)
-                    continue
-                for (_, _, fut), result in zip(batch, results, strict=True):
-                    if fut.done():
-                        continue
-                    if isinstance(result, Exception):
-                        fut.set_exception(result)
-                    else:
-                        fut.set_result(result)
-        finally:
-            self._sender = None
-
-    async def _round_trip(self, batch: Sequence[tuple[list[str], list[Any], Any]]) -> list[Any]:
-        """The batch's script calls, packed here and sent on one connection in one write.
-
-        redis-py's generic command packing cost most of a check's client CPU (an isinstance
-        chain and an encode per argument); these arguments are only ``str`` and ``int``, so
-        the RESP frame is built directly (the replies are still read by redis-py's parser).
-        """
-        for attempt in range(2):
-            sha = self._script.sha.encode()
-            frames = [_pack(b"EVALSHA", sha, len(keys), keys, args) for keys, args, _ in batch]
-            results = await self._exchange(frames)
-            if attempt == 0 and any(isinstance(r, NoScriptError) for r in results):
-                await self._redis.script_load(_SCRIPT)  # e.g. Redis restarted: load it, then retry once
-                continue
-            return results
-        return results
-
-    async def _exchange(self, frames: list[bytes]) -> list[Any]:
-        """Write ``frames`` at once, read one reply each (an error reply is returned, not raised)."""
-        pool = self._redis.connection_pool
-        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            await conn.send_packed_command(b"".join(frames), check_health=False)
-            replies: list[Any] = []
-            for _ in frames:
-                try:
-                    replies.append(await conn.read_response())
-                except ResponseError as exc:
-                    replies.append(exc)
-            return replies
-        finally:
-            await pool.release(conn)
+        self._pipe = RedisPipe(client.connection_pool, timeout_s)
+        self._script_sha = sha1(_SCRIPT.encode()).hexdigest().encode()
+        self._settle_sha = sha1(_SETTLE.encode()).hexdigest().encode()
+        self._loading: asyncio.Task[None] | None = None
+        # (ttl, *scopes) -> the check frame's fixed parts, for the minute in _parts_minute.
+        self._parts: dict[tuple[Any, ...], tuple[bytes, bytes, bytes]] = {}
+        self._parts_minute = -1
+        self._plans: dict[tuple[Any, ...], tuple[list[bytes], list[bytes]]] = {}  # (minute, *scopes)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "gw:", timeout_s: float = 1.0, max_connections: int = 32) -> RedisLimiter:
-        # A bounded pool: a burst waits for a connection instead of opening hundreds at once.
+        # redis-py's pool serves only what is off the request path (the auth throttle).
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
@@ -200,51 +148,117 @@ class RedisLimiter:
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
         )
-        return cls(aioredis.Redis(connection_pool=pool), prefix)
+        return cls(aioredis.Redis(connection_pool=pool), prefix, timeout_s)
 
-    def _keys(self, scope: str, minute: int) -> list[str]:
-        p = self._prefix
-        return [
-            f"{p}r:{scope}:{minute}",
-            f"{p}r:{scope}:{minute - 1}",
-            f"{p}t:{scope}:{minute}",
-            f"{p}t:{scope}:{minute - 1}",
-            f"{p}c:{scope}",
-        ]
+    async def _load_scripts(self) -> None:
+        """Load both scripts (e.g. after a Redis restart); concurrent callers share one load."""
+        if self._loading is None or self._loading.done():
+            self._loading = asyncio.ensure_future(self._load())
+            self._loading.add_done_callback(_retrieved)  # its error is its awaiters' (if any are left)
+        await asyncio.shield(self._loading)
+
+    async def _load(self) -> None:
+        # On the pipelined connection, the one just seen to work (redis-py's pooled
+        # connections may still be the ones from before a restart).
+        loads = await asyncio.gather(
+            self._pipe.send(_LOAD_SCRIPT), self._pipe.send(_LOAD_SETTLE), return_exceptions=True
+        )
+        for result in loads:  # (both awaited either way: no error left unretrieved)
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _eval(self, frame: bytes) -> Any:
+        """Send one EVALSHA frame; when Redis does not know the script, load it and retry once."""
+        try:
+            return await self._pipe.send(frame)
+        except NoScriptError:
+            await self._load_scripts()
+            return await self._pipe.send(frame)
+
+    def _pack_parts(
+        self, key: tuple[Any, ...], scopes: Sequence[ScopeLimits], ttl_ms: int, minute: int
+    ) -> tuple[bytes, bytes, bytes]:
+        """A check frame's fixed parts: ``*N EVALSHA sha numkeys keys...``, the ttl, the limits."""
+        if minute != self._parts_minute or len(self._parts) >= _CACHE_MAX:
+            self._parts, self._parts_minute = {}, minute
+        p = self._prefix.encode()
+        keys: list[bytes] = []
+        limits: list[bytes] = []
+        for s in scopes:
+            sc = s.scope.encode()
+            keys += (
+                b"%br:%b:%d" % (p, sc, minute),
+                b"%br:%b:%d" % (p, sc, minute - 1),
+                b"%bt:%b:%d" % (p, sc, minute),
+                b"%bt:%b:%d" % (p, sc, minute - 1),
+                b"%bc:%b" % (p, sc),
+            )
+            limits += (b"%d" % s.rpm, b"%d" % s.tpm, b"%d" % s.parallel)
+        count = 3 + len(keys) + 4 + len(limits)
+        start = (b"*%d\r\n" % count) + b"".join(map(bulk, (b"EVALSHA", self._script_sha, b"%d" % len(keys), *keys)))
+        parts = self._parts[key] = (start, bulk(b"%d" % ttl_ms), b"".join(map(bulk, limits)))
+        return parts
 
     async def check(self, scopes: Sequence[ScopeLimits], request_id: str, now_ms: int, ttl_ms: int) -> Verdict:
         minute = now_ms // WINDOW_MS
-        keys: list[str] = []
-        args: list[Any] = [now_ms, now_ms % WINDOW_MS, ttl_ms, request_id]
-        for s in scopes:
-            keys.extend(self._keys(s.scope, minute))
-            args.extend((s.rpm, s.tpm, s.parallel))
-        r = [int(v) for v in await self._call(keys, args)]
-        if not r[0]:
-            return Verdict(False, scopes[r[1]].scope, _KINDS[r[2]], r[3])
-        return Verdict(True, limit_requests=r[4], remaining_requests=r[5], reset_requests_ms=r[6],
-                       limit_tokens=r[7], remaining_tokens=r[8], reset_tokens_ms=r[9])  # fmt: skip
+        key = (ttl_ms, *scopes)
+        parts = self._parts.get(key) if minute == self._parts_minute else None
+        start, ttl, limits = parts or self._pack_parts(key, scopes, ttl_ms, minute)
+        now, elapsed, rid = b"%d" % now_ms, b"%d" % (now_ms % WINDOW_MS), request_id.encode()
+        frame = b"%b$%d\r\n%b\r\n$%d\r\n%b\r\n%b$%d\r\n%b\r\n%b" % (
+            start, len(now), now, len(elapsed), elapsed, ttl, len(rid), rid, limits
+        )  # fmt: skip
+        try:  # (not through _eval: one coroutine less on every check's way back)
+            r = await self._pipe.send(frame)
+        except NoScriptError:
+            await self._load_scripts()
+            r = await self._pipe.send(frame)
+        if r[0]:
+            return Verdict(True, "", "", 0, r[4], r[5], r[6], r[7], r[8], r[9])
+        return Verdict(False, scopes[r[1]].scope, _KINDS[r[2]], r[3])
+
+    def _settle_plan(
+        self, key: tuple[Any, ...], scopes: Sequence[ScopeLimits], minute: int
+    ) -> tuple[list[bytes], list[bytes]]:
+        """A scope set's packed settlement keys in ``minute``: its slot sets, its token counts."""
+        if len(self._plans) >= _CACHE_MAX:
+            self._plans = {}
+        p = self._prefix.encode()
+        slots = [bulk(b"%bc:%b" % (p, s.scope.encode())) for s in scopes if s.parallel]
+        counts = [bulk(b"%bt:%b:%d" % (p, s.scope.encode(), minute)) for s in scopes if s.tpm]
+        plan = self._plans[key] = (slots, counts)
+        return plan
 
     async def release_many(self, items: Sequence[tuple[Sequence[ScopeLimits], str, int, int]]) -> None:
         """Settle many requests in one script call: (scopes, request id, tokens, now_ms) each.
 
         One command for the whole flush (the client's cost is per command and per argument;
-        a pipeline of ZREM/INCRBY/PEXPIRE per scope cost more than the check itself).
+        a pipeline of ZREM/INCRBY/PEXPIRE per scope cost more than the check itself). The
+        keys of a scope set are packed once a minute; each entry of ``ops`` is one operation's
+        two arguments (kind and value), for the key at the same place in ``keys``.
         """
-        keys: list[str] = []
-        args: list[Any] = [2 * WINDOW_MS]
-        p = self._prefix
+        keys: list[bytes] = []
+        ops: list[bytes] = []
+        plans = self._plans
         for scopes, request_id, tokens, now_ms in items:
             minute = now_ms // WINDOW_MS
-            for s in scopes:
-                if s.parallel:
-                    keys.append(f"{p}c:{s.scope}")
-                    args += ("z", request_id)
-                if s.tpm and tokens:
-                    keys.append(f"{p}t:{s.scope}:{minute}")
-                    args += ("t", tokens)
+            key = (minute, *scopes)
+            slots, counts = plans.get(key) or self._settle_plan(key, scopes, minute)
+            if slots:
+                rid = request_id.encode()
+                keys += slots
+                ops += [b"$1\r\nz\r\n$%d\r\n%b\r\n" % (len(rid), rid)] * len(slots)
+            if counts and tokens:
+                n = b"%d" % tokens
+                keys += counts
+                ops += [b"$1\r\nt\r\n$%d\r\n%b\r\n" % (len(n), n)] * len(counts)
         if keys:
-            await self._settle(keys=keys, args=args)
+            head = b"*%d\r\n$7\r\nEVALSHA\r\n%b%b" % (
+                4 + 3 * len(keys),  # EVALSHA sha numkeys, the keys, the expiry, two per operation
+                bulk(self._settle_sha),
+                bulk(b"%d" % len(keys)),
+            )
+            await self._eval(b"".join((head, *keys, _SETTLE_EXPIRY, *ops)))
 
     async def release(self, scopes: Sequence[ScopeLimits], request_id: str, tokens: int, now_ms: int) -> None:
         await self.release_many([(scopes, request_id, tokens, now_ms)])
@@ -258,6 +272,5 @@ class RedisLimiter:
         return int(count)
 
     async def close(self) -> None:
-        if self._sender is not None:
-            await asyncio.gather(self._sender, return_exceptions=True)
+        await self._pipe.close()
         await self._redis.aclose(close_connection_pool=True)

@@ -68,25 +68,30 @@ def wait_ms(prev: float, cur: float, elapsed_ms: int, room: float) -> int:
 
 
 def format_reset(ms: int) -> str:
-    """OpenAI's reset format: ``1s``, ``6m0s``, ``250ms``."""
+    """OpenAI's reset format: ``1s``, ``1.5s``, ``6m0s``, ``250ms``."""
     if ms < 1000:
         return f"{max(0, ms)}ms"
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.0f}s" if seconds == int(seconds) else f"{seconds:.1f}s"
-    minutes, rest = divmod(round(seconds), 60)
+    if ms < 60_000:  # the common case (a minute's window): integer arithmetic where it can
+        return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms / 1000:.1f}s"
+    minutes, rest = divmod(round(ms / 1000), 60)
     return f"{minutes}m{rest}s"
 
 
 def headers_for(verdict: Verdict) -> dict[str, str]:
     """The ``x-ratelimit-*`` response headers a verdict calls for (none when no limit applies)."""
     out: dict[str, str] = {}
+    reset = ""
     if verdict.limit_requests >= 0:
+        reset = format_reset(verdict.reset_requests_ms)
+        remaining = verdict.remaining_requests
         out["x-ratelimit-limit-requests"] = str(verdict.limit_requests)
-        out["x-ratelimit-remaining-requests"] = str(max(0, verdict.remaining_requests))
-        out["x-ratelimit-reset-requests"] = format_reset(verdict.reset_requests_ms)
+        out["x-ratelimit-remaining-requests"] = str(remaining) if remaining > 0 else "0"
+        out["x-ratelimit-reset-requests"] = reset
     if verdict.limit_tokens >= 0:
+        if not reset or verdict.reset_tokens_ms != verdict.reset_requests_ms:  # both are the window's rest
+            reset = format_reset(verdict.reset_tokens_ms)
+        remaining = verdict.remaining_tokens
         out["x-ratelimit-limit-tokens"] = str(verdict.limit_tokens)
-        out["x-ratelimit-remaining-tokens"] = str(max(0, verdict.remaining_tokens))
-        out["x-ratelimit-reset-tokens"] = format_reset(verdict.reset_tokens_ms)
+        out["x-ratelimit-remaining-tokens"] = str(remaining) if remaining > 0 else "0"
+        out["x-ratelimit-reset-tokens"] = reset
     return out

@@ -201,3 +201,27 @@ async def test_failed_authentication_is_throttled_per_address(shared: bool) -> N
             if b is not None:
                 await b.close()
         await _clean(prefix)
+
+
+async def test_the_packed_check_follows_the_minute_and_the_scope_set() -> None:
+    """The check frame's keys and limits are packed once per scope set and minute: a new
+    minute, other limits or another ttl must not reuse a stale frame."""
+    prefix = _prefix()
+    lim = RedisLimiter.from_url(REDIS_URL, prefix)
+    try:
+        minute = _now() // 60_000
+        at = minute * 60_000 + 1_000
+        scopes = [ScopeLimits("key:m", rpm=10, parallel=5)]
+        assert (await lim.check(scopes, "a", at, 60_000)).remaining_requests == 9
+        assert (await lim.check(scopes, "b", at + 60_000, 60_000)).remaining_requests == 8  # 0.98 of "a" weighs in
+        tighter = [ScopeLimits("key:m", rpm=4, parallel=5)]
+        assert (await lim.check(tighter, "c", at + 60_000, 60_000)).limit_requests == 4
+        assert (await lim.check(tighter, "d", at + 60_000, 5_000)).allowed
+        r = lim._redis
+        assert await r.get(f"{prefix}r:key:m:{minute}") == b"1"
+        assert await r.get(f"{prefix}r:key:m:{minute + 1}") == b"3"
+        assert await r.zscore(f"{prefix}c:key:m", "d") == at + 60_000 + 5_000  # its own ttl
+        assert await r.zscore(f"{prefix}c:key:m", "c") == at + 60_000 + 60_000
+    finally:
+        await lim.close()
+        await _clean(prefix)
