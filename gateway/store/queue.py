@@ -142,14 +142,7 @@ class WriteQueue:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._interval)
             self._wakeup.clear()
-            # What was queued at the wake-up goes out now; what arrives meanwhile waits for
-            # the next one (the interval, ``batch_max`` records, or ``wait_idle``). Flushing
-            # back to back instead made batches as small as one write's latency, and each
-            # batch's fixed statements (hooks, budget counters) then cost more per request
-            # the busier the gateway was.
-            due = len(self._items)
-            while due > 0 and self._items:
-                due -= min(len(self._items), self._batch_max)
+            while self._items:
                 await self._flush_once()
             if not self._items:
                 self._idle.set()
