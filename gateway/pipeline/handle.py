@@ -223,13 +223,11 @@ async def _run(
     opened.append(settlement)
     async with settlement:
         # A refusal here releases what earlier steps took; no usage row for a refused call.
-        # No limit and no hard budget for this caller (the common case): nothing to hold.
-        if services.admission.needed(principal):
-            if services.tracing.enabled:
-                with services.tracing.span("gateway admission", {"gateway.tier": call.model_tier}):
-                    call.holds = await services.admission.admit(call.policy_request(ctx))
-            else:
+        if services.tracing.enabled:  # (every traced request shows its admission span)
+            with services.tracing.span("gateway admission", {"gateway.tier": call.model_tier}):
                 call.holds = await services.admission.admit(call.policy_request(ctx))
+        elif services.admission.needed(principal):  # else no limit, no hard budget: nothing to hold
+            call.holds = await services.admission.admit(call.policy_request(ctx))
         settlement.calls.append(call)  # settlement.track, inline: admitted, no await since
         if ctx.conversation_header is not None and ctx.conversation_id is None:
             ctx.conversation_id = await services.conversations.create(
