@@ -12,6 +12,8 @@ import psycopg
 from psycopg import sql
 
 from gateway import accounts
+from gateway.accounts import BootstrapResult
+from gateway.store.records import BudgetHold, UsageRecord
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -95,3 +97,25 @@ def open_lease_total(conn: Conn, scope: str) -> int:
     ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def usage_record(
+    org: BootstrapResult,
+    cost: int,
+    *holds: BudgetHold,
+    at: datetime | None = None,
+    reserved: int = 0,
+) -> UsageRecord:
+    """A claude-haiku-4-5 usage row of ``org``'s user, costing ``cost`` millicents, with a fresh id."""
+    return UsageRecord(
+        request_id=str(uuid.uuid4()),
+        organization_id=org.organization_id,
+        user_id=org.user_id,
+        model="claude-haiku-4-5",
+        provider="anthropic",
+        tier="basic",
+        created_at=(at or datetime.now(UTC)).isoformat(),
+        cost_millicents=cost,
+        reserved_millicents=reserved,
+        holds=holds,
+    )

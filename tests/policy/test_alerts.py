@@ -6,8 +6,6 @@ import asyncio
 import functools
 import json
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,27 +21,13 @@ from gateway.policy.alerts import AlertMailer
 from gateway.policy.budget_guard import MonthlyBudgetGuard, build_budget_guard
 from gateway.policy.sendgrid import SendGridClient
 from gateway.store.queue import WriteQueue
-from gateway.store.records import UsageRecord
 from gateway.store.writer import write_batch
-from tests.policy.helpers import Conn, add_user, budget
+from tests.policy.helpers import Conn, add_user, budget, usage_record
 from tests.support.fixtures import gateway_settings
 from tests.support.mock_upstream import MockUpstream
 from tests.support.server import GatewayServer
 
 SENDGRID = "https://sendgrid.test"
-
-
-def _usage(org: BootstrapResult, cost: int) -> UsageRecord:
-    return UsageRecord(
-        request_id=str(uuid.uuid4()),
-        organization_id=org.organization_id,
-        user_id=org.user_id,
-        model="claude-haiku-4-5",
-        provider="anthropic",
-        tier="basic",
-        created_at=datetime.now(UTC).isoformat(),
-        cost_millicents=cost,
-    )
 
 
 def _emails(conn: Conn, org_id: str) -> list[tuple[Any, ...]]:
@@ -68,7 +52,7 @@ def test_concurrent_batches_in_several_processes_alert_exactly_once(
 
             async def batch(guard: MonthlyBudgetGuard) -> None:
                 async with pool.connection() as c, c.transaction():
-                    await write_batch(c, [_usage(org, 11_000)], [guard.on_batch])
+                    await write_batch(c, [usage_record(org, 11_000)], [guard.on_batch])
 
             await asyncio.gather(*(batch(g) for g in guards))  # 88% in one burst
             await asyncio.gather(*(batch(g) for g in guards))  # 176%

@@ -21,21 +21,7 @@ from gateway.policy.budget_state import (
 )
 from gateway.store.records import UsageRecord
 from gateway.store.writer import write_batch
-from tests.policy.helpers import Conn, add_spend, counter
-
-
-def _usage(org: BootstrapResult, cost: int, *, at: datetime | None = None, reserved: int = 0) -> UsageRecord:
-    return UsageRecord(
-        request_id=str(uuid.uuid4()),
-        organization_id=org.organization_id,
-        user_id=org.user_id,
-        model="claude-haiku-4-5",
-        provider="anthropic",
-        tier="basic",
-        created_at=(at or datetime.now(UTC)).isoformat(),
-        cost_millicents=cost,
-        reserved_millicents=reserved,
-    )
+from tests.policy.helpers import Conn, add_spend, counter, usage_record
 
 
 async def _write(db_url: str, batch: list[UsageRecord]) -> None:
@@ -60,13 +46,13 @@ def test_counter_seeds_from_existing_usage_and_counts_each_row_once(
 ) -> None:
     add_spend(conn, org.organization_id, org.user_id, 5_000)  # written before the counter existed
     add_spend(conn, org.organization_id, org.user_id, 9_999, datetime.now(UTC) - timedelta(days=40))  # old month
-    batch = [_usage(org, 700), _usage(org, 300)]
+    batch = [usage_record(org, 700), usage_record(org, 300)]
     asyncio.run(_write(db_url, batch))
     assert counter(conn, org.organization_id) == (6_000, 0)
     # A replayed batch (commit acknowledgement lost): llm_usage ignores it, so must the counter.
     asyncio.run(_write(db_url, batch))
     assert counter(conn, org.organization_id) == (6_000, 0)
-    asyncio.run(_write(db_url, [_usage(org, 50)]))
+    asyncio.run(_write(db_url, [usage_record(org, 50)]))
     assert counter(conn, org.organization_id) == (6_050, 0)
     total = conn.execute(
         "SELECT SUM(estimated_cost_millicents) FROM llm_usage WHERE organization_id = %s "
@@ -79,7 +65,7 @@ def test_counter_seeds_from_existing_usage_and_counts_each_row_once(
 def test_usage_lands_in_the_month_the_request_arrived(db_url: str, conn: Conn, org: BootstrapResult) -> None:
     last_month = month_of(datetime.now(UTC)) - timedelta(days=1)
     arrived = datetime(last_month.year, last_month.month, last_month.day, 23, 59, tzinfo=UTC)
-    asyncio.run(_write(db_url, [_usage(org, 400, at=arrived), _usage(org, 10)]))
+    asyncio.run(_write(db_url, [usage_record(org, 400, at=arrived), usage_record(org, 10)]))
     rows = conn.execute(
         "SELECT month, spent_millicents FROM gateway_budget_counters WHERE organization_id = %s ORDER BY month",
         (org.organization_id,),

@@ -23,23 +23,9 @@ from gateway.policy.budget_state import SpendChange, apply_usage_batch, month_of
 from gateway.policy.lease_state import take
 from gateway.store.records import BudgetHold, UsageRecord
 from gateway.store.writer import write_batch
-from tests.policy.helpers import Conn, budget, counter
+from tests.policy.helpers import Conn, budget, counter, usage_record
 
 MONTH = month_of(datetime.now(UTC))
-
-
-def _usage(org: BootstrapResult, cost: int, *holds: BudgetHold) -> UsageRecord:
-    return UsageRecord(
-        request_id=str(uuid.uuid4()),
-        organization_id=org.organization_id,
-        user_id=org.user_id,
-        model="claude-haiku-4-5",
-        provider="anthropic",
-        tier="basic",
-        created_at=datetime.now(UTC).isoformat(),
-        cost_millicents=cost,
-        holds=holds,
-    )
 
 
 async def _lease(db_url: str, scope: str, budget_mc: int, fraction: float, holder: str = "process") -> str:
@@ -94,9 +80,9 @@ def test_holds_move_org_and_key_counters_once_even_when_replayed(db_url: str, co
     org_lease = asyncio.run(_lease(db_url, org_scope, 1_000_000, 0.1))  # 100_000
     key_lease = asyncio.run(_lease(db_url, key_scope, 10_000, 0.5))  # 5_000
     batch = [
-        _usage(org, 30, BudgetHold(org_lease, org_scope, 100), BudgetHold(key_lease, key_scope, 100)),
-        _usage(org, 40, BudgetHold(org_lease, org_scope, 100), BudgetHold(key_lease, key_scope, 100)),
-        _usage(org, 5),  # no holds: its cost still counts for the organization
+        usage_record(org, 30, BudgetHold(org_lease, org_scope, 100), BudgetHold(key_lease, key_scope, 100)),
+        usage_record(org, 40, BudgetHold(org_lease, org_scope, 100), BudgetHold(key_lease, key_scope, 100)),
+        usage_record(org, 5),  # no holds: its cost still counts for the organization
     ]
     changes = asyncio.run(_land(db_url, batch))
     assert changes == [SpendChange(org.organization_id, MONTH, 0, 75, ("Acme", 1_000_000, 80))]
@@ -130,7 +116,7 @@ def test_strict_lease_closes_and_a_reclaimed_lease_still_moves_spend(
         "UPDATE gateway_budget_leases SET released_at = NOW(), release_reason = 'expired' WHERE id = %s", (key_lease,)
     )
     conn.execute("UPDATE gateway_budget_scope_counters SET reserved_millicents = 0 WHERE scope = %s", (key_scope,))
-    batch = [_usage(org, 7, BudgetHold(strict, user_scope, 5), BudgetHold(key_lease, key_scope, 300))]
+    batch = [usage_record(org, 7, BudgetHold(strict, user_scope, 5), BudgetHold(key_lease, key_scope, 300))]
     asyncio.run(_land(db_url, batch))
     assert _lease_row(conn, strict) == (0, True, "settled")  # held 1, asked 5: never below 0
     assert _scope_counter(conn, user_scope) == (7, 0)
@@ -143,7 +129,7 @@ def test_a_missing_counter_row_is_seeded(db_url: str, conn: Conn, org: Bootstrap
     key_lease = asyncio.run(_lease(db_url, key_scope, 10_000, 0.1))
     conn.execute("DELETE FROM gateway_budget_scope_counters WHERE scope = %s", (key_scope,))
     conn.execute("DELETE FROM gateway_budget_counters WHERE organization_id = %s", (org.organization_id,))
-    changes = asyncio.run(_land(db_url, [_usage(org, 9, BudgetHold(key_lease, key_scope, 50))]))
+    changes = asyncio.run(_land(db_url, [usage_record(org, 9, BudgetHold(key_lease, key_scope, 50))]))
     assert [(c.before_millicents, c.after_millicents) for c in changes] == [(0, 9)]
     assert counter(conn, org.organization_id) == (9, 0)  # seeded from llm_usage: this row, once
     assert _scope_counter(conn, key_scope) == (9, 0)  # a key starts at zero; its reserved never goes negative
@@ -163,7 +149,7 @@ def test_concurrent_batches_keep_every_counter_equal_to_its_leases(
                 batch = []
                 for _ in range(4):
                     picked = rng.sample(scopes, 3)
-                    batch.append(_usage(org, 2, *(BudgetHold(leases[s], s, 10) for s in picked)))
+                    batch.append(usage_record(org, 2, *(BudgetHold(leases[s], s, 10) for s in picked)))
                 async with pool.connection() as c, c.transaction():
                     await write_batch(c, batch, [apply_usage_batch])  # type: ignore[list-item]
 
@@ -188,7 +174,7 @@ def test_counter_rows_are_locked_in_order_before_any_lease_row(db_url: str, conn
     first, second = sorted(f"key:{uuid.uuid4()}" for _ in range(2))
     scopes = ["org:" + org.organization_id, first, second]
     leases = {s: asyncio.run(_lease(db_url, s, 10**6, 0.1)) for s in scopes}
-    batch = [_usage(org, 1, *(BudgetHold(leases[s], s, 10) for s in reversed(scopes)))]
+    batch = [usage_record(org, 1, *(BudgetHold(leases[s], s, 10) for s in reversed(scopes)))]
 
     async def run() -> tuple[list[str], list[str]]:
         async with await psycopg.AsyncConnection.connect(db_url) as blocker:
