@@ -164,7 +164,7 @@ async def admit_all(services: Services, lanes: list[Lane]) -> None:
         for lane in lanes:
             lane.call.holds = await services.admission.admit(lane.call.policy_request(lane.ctx))
             admitted.append(lane)
-    except BaseException:
+    except BaseException:  # re-raised: the lanes admitted so far give their holds back first
         held = [lane.call.request_id for lane in admitted if lane.call.reserved_millicents > 0]
         for lane in admitted:
             release_all(lane.call.holds, CallOutcome("error"))

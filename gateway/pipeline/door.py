@@ -77,7 +77,7 @@ WATCH_AFTER_S = 0.25
 class _Watch:
     """Watches the client for one request from ``WATCH_AFTER_S`` on; cancels the request's task if it leaves."""
 
-    __slots__ = ("door", "gone", "over", "task", "watcher")
+    __slots__ = ("door", "gone", "over", "task", "timer", "watcher")
 
     def __init__(self, door: Door, task: asyncio.Task[Any]) -> None:
         self.door = door
@@ -85,6 +85,7 @@ class _Watch:
         self.gone = False
         self.over = False
         self.watcher: asyncio.Task[None] | None = None
+        self.timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, self.start)
 
     def start(self) -> None:
         if not self.over:
@@ -95,6 +96,12 @@ class _Watch:
         if not self.over:
             self.gone = True
             self.task.cancel()
+
+    def stop(self) -> None:
+        self.over = True
+        self.timer.cancel()
+        if self.watcher is not None:
+            self.watcher.cancel()
 
 
 async def unless_gone(door: Door, work: Coroutine[Any, Any, None]) -> None:
@@ -109,33 +116,19 @@ async def unless_gone(door: Door, work: Coroutine[Any, Any, None]) -> None:
     if task is None:  # pragma: no cover - always inside the server's request task
         await work
         return
-    if door.cancels_on_disconnect(task):
-        try:
-            await work
-        except asyncio.CancelledError:
-            if door.client_left and task.uncancel() == 0:
-                raise ClientGone from None
-            raise
-        finally:
-            door.cancels_on_disconnect(None)
-        if door.client_left and task.cancelling():
-            task.uncancel()  # the client left just as the work ended: its cancel is taken back
-            raise ClientGone
-        return
-    watch = _Watch(door, task)
-    timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, watch.start)
+    watch = None if door.cancels_on_disconnect(task) else _Watch(door, task)
     try:
         await work
     except asyncio.CancelledError:
-        if watch.gone and task.uncancel() == 0:
+        if (door.client_left if watch is None else watch.gone) and task.uncancel() == 0:
             raise ClientGone from None
         raise
     finally:
-        watch.over = True
-        timer.cancel()
-        if watch.watcher is not None:
-            watch.watcher.cancel()
-    if watch.gone and task.cancelling():
+        if watch is None:
+            door.cancels_on_disconnect(None)
+        else:
+            watch.stop()
+    if (door.client_left if watch is None else watch.gone) and task.cancelling():
         # The client left just as the work ended: its cancel is taken back, the request is gone.
         task.uncancel()
         raise ClientGone

@@ -187,7 +187,7 @@ class LeaseBudgetGuard:
             try:
                 for s in scopes[len(holds) :]:
                     holds.append(await self._hold(req, s, month, x))
-            except BaseException:
+            except BaseException:  # re-raised: only the earlier scopes' local holds are given back
                 self._give_local(holds, month)  # a later scope refused: earlier holds go back
                 raise
         inflight = self._inflight
