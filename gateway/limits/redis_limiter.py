@@ -27,6 +27,9 @@ from gateway.limits.windows import WINDOW_MS, ScopeLimits, Verdict
 
 # KEYS: 5 per scope (requests now, requests previous minute, tokens now, tokens previous,
 # in-flight set). ARGV: now_ms, elapsed_ms, ttl_ms, request_id, then rpm, tpm, parallel per scope.
+# Redis's cost is per call a script makes (a write with a number argument ~1 us): the four
+# counters of every scope are read with one MGET, and a counter gets its expiry once, from
+# the call that created it (INCR returned 1), not on every request.
 _SCRIPT = """
 local now = tonumber(ARGV[1])
 local elapsed = tonumber(ARGV[2])
@@ -44,24 +47,34 @@ local function wait(prev, cur, room)
   if cur > 0 then g = 1 - room / cur end
   return math.max(1, math.ceil((window - elapsed) + g * window))
 end
+local counters = {}
+for i = 0, n - 1 do
+  local k = i * 5
+  counters[#counters + 1] = KEYS[k + 1]
+  counters[#counters + 1] = KEYS[k + 2]
+  counters[#counters + 1] = KEYS[k + 3]
+  counters[#counters + 1] = KEYS[k + 4]
+end
+local v = redis.call('MGET', unpack(counters))
 local best_r = {-1, -1, 0}
 local best_t = {-1, -1, 0}
 for i = 0, n - 1 do
   local k = i * 5
+  local c = i * 4
   local rpm = tonumber(ARGV[5 + i * 3])
   local tpm = tonumber(ARGV[6 + i * 3])
   local par = tonumber(ARGV[7 + i * 3])
   if rpm > 0 then
-    local cur = tonumber(redis.call('GET', KEYS[k + 1]) or '0')
-    local prev = tonumber(redis.call('GET', KEYS[k + 2]) or '0')
+    local cur = tonumber(v[c + 1] or '0')
+    local prev = tonumber(v[c + 2] or '0')
     local count = weighted(prev, cur)
     if count + 1 > rpm then return {0, i, 1, wait(prev, cur, rpm - 1), 0, 0, 0, 0, 0, 0} end
     local remaining = math.floor(rpm - count - 1)
     if best_r[1] < 0 or remaining < best_r[1] then best_r = {remaining, rpm, window - elapsed} end
   end
   if tpm > 0 then
-    local cur = tonumber(redis.call('GET', KEYS[k + 3]) or '0')
-    local prev = tonumber(redis.call('GET', KEYS[k + 4]) or '0')
+    local cur = tonumber(v[c + 3] or '0')
+    local prev = tonumber(v[c + 4] or '0')
     local used = weighted(prev, cur)
     if used >= tpm then return {0, i, 2, wait(prev, cur, tpm - 1), 0, 0, 0, 0, 0, 0} end
     local remaining = math.floor(tpm - used)
@@ -75,8 +88,7 @@ end
 for i = 0, n - 1 do
   local k = i * 5
   if tonumber(ARGV[5 + i * 3]) > 0 then
-    redis.call('INCR', KEYS[k + 1])
-    redis.call('PEXPIRE', KEYS[k + 1], 2 * window)
+    if redis.call('INCR', KEYS[k + 1]) == 1 then redis.call('PEXPIRE', KEYS[k + 1], 2 * window) end
   end
   if tonumber(ARGV[7 + i * 3]) > 0 then
     redis.call('ZADD', KEYS[k + 5], now + ttl, rid)
@@ -89,6 +101,7 @@ return {1, -1, 0, 0, best_r[2], best_r[1], best_r[3], best_t[2], best_t[1], best
 # Settlement of many calls in one script call. KEYS: one per operation. ARGV: the token
 # keys' expiry (ms), then per operation a kind ("z": remove the member ARGV from the
 # in-flight set at KEYS[i]; "t": add ARGV tokens to the count at KEYS[i]) and its value.
+# A token count gets its expiry from the call that created it (the count equals what it added).
 _SETTLE = """
 local expiry = tonumber(ARGV[1])
 for i = 1, #KEYS do
@@ -96,8 +109,7 @@ for i = 1, #KEYS do
   local value = ARGV[i * 2 + 1]
   if kind == 'z' then
     redis.call('ZREM', KEYS[i], value)
-  else
-    redis.call('INCRBY', KEYS[i], value)
+  elseif redis.call('INCRBY', KEYS[i], value) == tonumber(value) then
     redis.call('PEXPIRE', KEYS[i], expiry)
   end
 end

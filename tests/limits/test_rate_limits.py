@@ -225,3 +225,30 @@ async def test_the_packed_check_follows_the_minute_and_the_scope_set() -> None:
     finally:
         await lim.close()
         await _clean(prefix)
+
+
+async def test_every_counter_and_slot_set_expires() -> None:
+    """Counters get their expiry once, from the call that created them (not on every
+    request): each key the check and the settlement write must still expire, and a later
+    call must not take the expiry away or push it out."""
+    prefix = _prefix()
+    lim = RedisLimiter.from_url(REDIS_URL, prefix)
+    try:
+        now = _now()
+        minute = now // 60_000
+        scopes = [ScopeLimits("key:e", rpm=100, tpm=10_000, parallel=10), ScopeLimits("org:e", rpm=100, tpm=10_000)]
+        r = lim._redis
+        for rid in ("a", "b", "c"):
+            assert (await lim.check(scopes, rid, now, 60_000)).allowed
+        assert await r.zcard(f"{prefix}c:key:e") == 3
+        assert 0 < await r.pttl(f"{prefix}c:key:e") <= 120_000  # the slot set: slot ttl + a window
+        for rid in ("a", "b", "c"):
+            await lim.release(scopes, rid, 40, now)
+        for name in ("r:key:e", "r:org:e", "t:key:e", "t:org:e"):
+            key = f"{prefix}{name}:{minute}"
+            assert await r.get(key) == (b"3" if name.startswith("r") else b"120")
+            assert 0 < await r.pttl(key) <= 120_000, key  # two windows, from when it was created
+        assert not await r.exists(f"{prefix}c:key:e")  # every slot given back: the set is gone
+    finally:
+        await lim.close()
+        await _clean(prefix)
