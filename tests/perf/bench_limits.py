@@ -6,21 +6,71 @@ tokens/min and concurrency limits on the key and the organization, high enough n
 refuse, checked in Redis (one Lua script round trip per request). The notes report its
 throughput against the plain ``gateway`` target (goal >= 0.9x) and the Redis round trip's share
 of the latency the gateway adds (the script's own round trip, measured from the runner).
+
+Redis is part of the deployment, not of the gateway process: in production it is a server of
+its own that every replica shares. So the bench starts its own ``redis-server`` pinned to the
+harness cores, beside the mock provider (without ``redis-server``, or with ``--redis-url``, the
+given Redis is used as it is), and reports the Redis server's CPU per check separately: on a
+2-core machine a Redis left to float takes its share of the gateway's core.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 import uuid
 from typing import TypedDict
 
+import redis
+
 from gateway.limits.redis_limiter import RedisLimiter
 from gateway.limits.windows import ScopeLimits
+from tests.perf.procs import Child, Children, free_port
 from tests.perf.results import TargetResult, percentile
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 _HIGH = "100000000"
+
+
+def start_redis(children: Children, cores: frozenset[int] | None) -> tuple[Child, str] | None:
+    """A throwaway ``redis-server`` (nothing on disk) on ``cores``; None without the binary."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        return None
+    port = free_port()
+    cmd = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    child = children.start("redis", cmd, cores=cores)
+    client = redis.Redis(port=port, socket_connect_timeout=1)
+    deadline = time.monotonic() + 15
+    while True:
+        child.check_alive()
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    client.close()
+    return child, f"redis://127.0.0.1:{port}/0"
+
+
+def server_cpu_note(redis_url: str) -> str | None:
+    """The Redis server's CPU per script call so far (for the bench's own Redis: the limits target's checks)."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    try:
+        cpu = client.info("cpu")
+        stats = client.info("commandstats").get("cmdstat_evalsha")
+    finally:
+        client.close()
+    if not stats or not stats.get("calls"):
+        return None
+    seconds = float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+    return (
+        f"redis server CPU: {seconds * 1e6 / stats['calls']:.1f} us per script call over {stats['calls']} calls"
+        f" ({stats['usec_per_call']:.1f} us of it inside the scripts); it runs on the harness cores"
+    )
 
 
 class LimitsOptions(TypedDict, total=False):

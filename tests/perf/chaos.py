@@ -6,8 +6,9 @@
    success rate (a success is a 200 whose stream ends with ``[DONE]`` and no error event),
    p50/p99 latency and upstream attempts per request (``X-Gateway-Attempts``).
 2. **Healthy-path cost.** The same gateway against the fast mock only, with resilience on and
-   off: non-streamed requests/s (64 connections) and streams/s, and the ratio of the medians
-   of ``--rounds`` alternating loads per mode.
+   off: non-streamed requests/s (64 connections) and streams/s over ``--rounds`` rounds, each
+   round one load per mode back to back (the order alternating); the cost is the median of
+   the rounds' costs, with a 95% bootstrap interval.
 
 Results go to ``.gateway/bench/chaos.json``. Figures on a shared machine are indicative;
 compare the on/off ratio within one run.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -55,6 +57,22 @@ class HealthyCost(msgspec.Struct):
     sps_off: float | None
     rps_cost_pct: float | None
     sps_cost_pct: float | None
+    # The median of the per-round costs (each round's on and off loads run back to back) and
+    # a 95% bootstrap interval of that median: [low, high] in percent.
+    rps_cost_ci: list[float] | None = None
+    sps_cost_ci: list[float] | None = None
+
+
+def paired_cost(pairs: list[tuple[float, float]], resamples: int = 2000) -> tuple[float, list[float]] | None:
+    """The median of per-round costs ``(off - on) / off`` in percent, and a 95% bootstrap
+    interval of that median. A round's two loads run back to back, so a drift of the machine
+    between rounds cancels in its ratio; the interval says how far the median can be trusted."""
+    costs = [(off - on) / off * 100.0 for off, on in pairs if off > 0]
+    if not costs:
+        return None
+    rng = random.Random(0)
+    meds = sorted(statistics.median(rng.choices(costs, k=len(costs))) for _ in range(resamples))
+    return statistics.median(costs), [meds[int(0.025 * resamples)], meds[int(0.975 * resamples) - 1]]
 
 
 class ChaosReport(msgspec.Struct):
@@ -130,8 +148,8 @@ def _healthy_cost(
     """Resilience on vs off against the fast mock: both gateways up, loads alternating.
 
     One load per mode drifts with the machine (+-10% between runs on a shared 2-core box),
-    more than the cost measured; alternating ``--rounds`` loads of each and comparing the
-    medians cancels that drift.
+    more than the cost measured; each round's two loads run back to back, so the drift
+    cancels in the round's own ratio, and the median over rounds (with its interval) is reported.
     """
     urls: dict[str, tuple[str, dict[str, str]]] = {}
     for mode in ("off", "on"):
@@ -150,9 +168,11 @@ def _healthy_cost(
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
         urls[mode] = (f"http://127.0.0.1:{port}/v1/chat/completions", headers)
     rates: dict[tuple[str, bool], list[float]] = {}
+    pairs: dict[bool, list[tuple[float, float]]] = {}  # per stream kind: (off, on) of each round
     for stream, conns in ((False, 64), (True, 256)):
         body = msgspec.json.encode({**_BODY, "stream": stream})
         for round_ in range(a.rounds):
+            got: dict[str, float] = {}
             for mode in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
                 url, headers = urls[mode]
                 kind = "streams" if stream else "json"
@@ -166,14 +186,25 @@ def _healthy_cost(
                     continue
                 if load.rate:
                     rates.setdefault((mode, stream), []).append(load.rate)
+                    got[mode] = load.rate
+            if "on" in got and "off" in got:
+                pairs.setdefault(stream, []).append((got["off"], got["on"]))
     med = {k: statistics.median(v) for k, v in rates.items() if v}
     for (mode, stream), values in sorted(rates.items()):
         shown = ", ".join(f"{v:.0f}" for v in values)
         notes.append(f"healthy {mode}/{'stream' if stream else 'json'} rounds: {shown}")
+    costs = {stream: paired_cost(p) for stream, p in pairs.items()}
+    for stream, p in sorted(pairs.items()):
+        shown = ", ".join(f"{(off - on) / off * 100.0:+.1f}%" for off, on in p)
+        notes.append(f"healthy {'stream' if stream else 'json'} cost per round (on vs the off load beside it): {shown}")
 
     def cost(stream: bool) -> float | None:
-        on, off = med.get(("on", stream)), med.get(("off", stream))
-        return None if on is None or not off else (off - on) / off * 100.0
+        c = costs.get(stream)
+        return None if c is None else c[0]
+
+    def interval(stream: bool) -> list[float] | None:
+        c = costs.get(stream)
+        return None if c is None else c[1]
 
     return HealthyCost(
         rps_on=med.get(("on", False)),
@@ -182,7 +213,15 @@ def _healthy_cost(
         sps_off=med.get(("off", True)),
         rps_cost_pct=cost(False),
         sps_cost_pct=cost(True),
+        rps_cost_ci=interval(False),
+        sps_cost_ci=interval(True),
     )
+
+
+def _pct(cost: float | None, ci: list[float] | None) -> str:
+    if cost is None:
+        return "n/a"
+    return f"{cost:.1f}%" + (f", 95% interval {ci[0]:.1f} to {ci[1]:.1f}%" if ci else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,9 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         print("healthy path (fast mock only), resilience on vs off:")
         print(
             f"  requests/s {healthy.rps_on or 0:.0f} vs {healthy.rps_off or 0:.0f}"
-            f" (cost {healthy.rps_cost_pct if healthy.rps_cost_pct is not None else float('nan'):.1f}%);"
+            f" (cost {_pct(healthy.rps_cost_pct, healthy.rps_cost_ci)});"
             f" streams/s {healthy.sps_on or 0:.0f} vs {healthy.sps_off or 0:.0f}"
-            f" (cost {healthy.sps_cost_pct if healthy.sps_cost_pct is not None else float('nan'):.1f}%)"
+            f" (cost {_pct(healthy.sps_cost_pct, healthy.sps_cost_ci)}; goal under 3%)"
         )
     print(f"faults the flaky deployment injected: {faults}")
     out = _WORKDIR / "chaos.json"

@@ -126,10 +126,11 @@ class Children:
         if child in self._children:
             self._children.remove(child)
 
-    def stop_all_but(self, keep: Child) -> None:
-        """Stop every child except ``keep`` (the mock upstream outlives each target)."""
+    def stop_all_but(self, *keep: Child | None) -> None:
+        """Stop every child except those in ``keep`` (the mock upstream, and the bench's Redis,
+        outlive each target)."""
         for child in reversed(self._children[:]):
-            if child is not keep:
+            if child not in keep:
                 self.stop(child)
 
     def stop_all(self) -> None:

@@ -31,7 +31,7 @@ import msgspec
 
 from tests.perf import bench_limits, gateway_target, litellm_peer
 from tests.perf.loadgen import measure, run_python, wrk_path
-from tests.perf.procs import Children, free_port, peak_rss_mb, wait_http_ok
+from tests.perf.procs import Child, Children, free_port, peak_rss_mb, wait_http_ok
 from tests.perf.report import goals, ratios, render
 from tests.perf.results import LoadResult, Report, Scenario, TargetResult
 
@@ -59,7 +59,7 @@ class Options(msgspec.Struct, frozen=True):
     interval_ms: float
     use_wrk: bool
     timeout: float
-    redis_url: str = bench_limits.DEFAULT_REDIS
+    redis_url: str = ""  # "": the bench's own redis-server (on the harness cores), else DEFAULT_REDIS
     baseline: str = ""
     rounds: int = 1
 
@@ -145,7 +145,12 @@ def _parse(argv: list[str] | None) -> Options:
     p.add_argument("--interval-ms", type=float, default=5.0, help="gap between mock stream events")
     p.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, seconds")
-    p.add_argument("--redis-url", default=bench_limits.DEFAULT_REDIS, help="Redis for the gateway-limits target")
+    p.add_argument(
+        "--redis-url",
+        default="",
+        help="Redis for the gateway-limits target (default: a redis-server the bench starts on the harness"
+        f" cores; without redis-server installed, {bench_limits.DEFAULT_REDIS})",
+    )
     p.add_argument(
         "--rounds",
         type=int,
@@ -214,6 +219,16 @@ def _run_targets(
                 "--events", str(opts.events), "--interval-ms", str(opts.interval_ms)]  # fmt: skip
     mock = children.start("mock", mock_cmd, cores=harness, cwd=_REPO)
     wait_http_ok(mock, "127.0.0.1", mock_port, "/health", 15)
+    redis_child: Child | None = None
+    redis_url = opts.redis_url
+    if "gateway-limits" in opts.only and not redis_url:
+        own = bench_limits.start_redis(children, harness)
+        if own is None:
+            redis_url = bench_limits.DEFAULT_REDIS
+            notes.append(f"redis-server not installed: the limits target uses {redis_url} as it is")
+        else:
+            redis_child, redis_url = own
+            notes.append(f"redis: the bench's own redis-server at {redis_url}, on cores {sorted(harness or [])}")
     direct: dict[str, TargetResult] = {}
     mock_target = Target("direct", f"http://127.0.0.1:{mock_port}", {}, opts.duration, opts.latency_duration)
     for d in opts.dialects:
@@ -248,7 +263,7 @@ def _run_targets(
             _added(r, direct.get(d))
             r.peak_rss_mb = peak_rss_mb(pid)
             results.append(r)
-        children.stop_all_but(mock)
+        children.stop_all_but(mock, redis_child)
 
     if "floor" in opts.only:
 
@@ -283,7 +298,7 @@ def _run_targets(
                 port: int, extra: list[str] = extra, name: str = name, kind: str = kind
             ) -> tuple[int, dict[str, str]]:
                 databases.append(gateway_target.BenchDatabase(_WORKDIR / "pgdata"))
-                limits = bench_limits.gateway_options(opts.redis_url) if kind == "gateway-limits" else {}  # fmt: skip
+                limits = bench_limits.gateway_options(redis_url) if kind == "gateway-limits" else {}  # fmt: skip
                 other = Path(opts.baseline) if name.startswith("baseline") else None
                 child, key = gateway_target.start(
                     children,
@@ -302,16 +317,16 @@ def _run_targets(
             serve(name, gateway, opts.duration)
             if opts.rounds > 1:
                 continue
-            children.stop_all_but(mock)  # SIGTERM: the gateway drains its write queue before exiting
+            children.stop_all_but(mock, redis_child)  # SIGTERM: the gateway drains its write queue before exiting
             if databases:
                 notes.append(f"usage rows {name} wrote to PostgreSQL: {databases[-1].usage_rows()}")
         if live:
             results.extend(_rounds(live, opts, harness, direct, notes))
-            children.stop_all_but(mock)
+            children.stop_all_but(mock, redis_child)
             for database, (t, _) in zip(databases, [x for x in live if x[0].name != "floor"], strict=False):
                 notes.append(f"usage rows {t.name} wrote to PostgreSQL: {database.usage_rows()}")
     finally:
-        children.stop_all_but(mock)
+        children.stop_all_but(mock, redis_child)
         for database in reversed(databases):
             database.close()
     if "litellm" in opts.only:
@@ -324,7 +339,11 @@ def _run_targets(
         serve("litellm", litellm, opts.peer_duration)
         notes.append(f"litellm throughput loads capped at {opts.peer_duration:g}s")
     if "gateway-limits" in opts.only:
-        notes.extend(bench_limits.notes(results, opts.redis_url))
+        notes.extend(bench_limits.notes(results, redis_url))
+        if redis_child is not None:
+            cpu = bench_limits.server_cpu_note(redis_url)
+            if cpu:
+                notes.append(cpu)
     return results, notes
 
 
