@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -32,7 +31,7 @@ import msgspec
 from tests.perf import gateway_target
 from tests.perf.loadgen import measure
 from tests.perf.procs import Children, free_port, wait_http_ok
-from tests.perf.results import Scenario, percentile
+from tests.perf.results import Scenario, median_interval, percentile
 
 _REPO = Path(__file__).resolve().parents[2]
 _WORKDIR = _REPO / ".gateway" / "bench"
@@ -63,16 +62,11 @@ class HealthyCost(msgspec.Struct):
     sps_cost_ci: list[float] | None = None
 
 
-def paired_cost(pairs: list[tuple[float, float]], resamples: int = 2000) -> tuple[float, list[float]] | None:
+def paired_cost(pairs: list[tuple[float, float]]) -> tuple[float, list[float]] | None:
     """The median of per-round costs ``(off - on) / off`` in percent, and a 95% bootstrap
-    interval of that median. A round's two loads run back to back, so a drift of the machine
-    between rounds cancels in its ratio; the interval says how far the median can be trusted."""
-    costs = [(off - on) / off * 100.0 for off, on in pairs if off > 0]
-    if not costs:
-        return None
-    rng = random.Random(0)
-    meds = sorted(statistics.median(rng.choices(costs, k=len(costs))) for _ in range(resamples))
-    return statistics.median(costs), [meds[int(0.025 * resamples)], meds[int(0.975 * resamples) - 1]]
+    interval of that median (a round's two loads run back to back)."""
+    m = median_interval([(off - on) / off * 100.0 for off, on in pairs if off > 0])
+    return None if m is None else (m[0], [m[1], m[2]])
 
 
 class ChaosReport(msgspec.Struct):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import statistics
+
 import msgspec
 
 
@@ -68,3 +71,17 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
         return None
     index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return sorted_values[index] * 1000.0
+
+
+def median_interval(values: list[float], resamples: int = 2000) -> tuple[float, float, float] | None:
+    """The median of per-round values and a 95% bootstrap interval of it: (median, low, high).
+
+    The bench compares two targets round by round (their loads seconds apart), so a drift of
+    the machine between rounds cancels in each round's ratio; the interval says how far the
+    median of those ratios can be trusted on a noisy machine.
+    """
+    if not values:
+        return None
+    rng = random.Random(0)
+    meds = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return statistics.median(values), meds[int(0.025 * resamples)], meds[int(0.975 * resamples) - 1]

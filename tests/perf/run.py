@@ -33,7 +33,7 @@ from tests.perf import bench_limits, gateway_target, litellm_peer
 from tests.perf.loadgen import measure, run_python, wrk_path
 from tests.perf.procs import Child, Children, free_port, peak_rss_mb, wait_http_ok
 from tests.perf.report import goals, ratios, render
-from tests.perf.results import LoadResult, Report, Scenario, TargetResult
+from tests.perf.results import LoadResult, Report, Scenario, TargetResult, median_interval
 
 _REPO = Path(__file__).resolve().parents[2]
 _WORKDIR = _REPO / ".gateway" / "bench"
@@ -383,6 +383,34 @@ def _rounds(
             _added(r, direct.get(d))
             r.peak_rss_mb = peak_rss_mb(pid)
             out.append(r)
+    notes.extend(_paired(rps, sps, opts))
+    return out
+
+
+# (target, the target it is compared with): the ratios the issues set goals on.
+_PAIRS = (("gateway-limits", "gateway"), ("gateway", "baseline"), ("gateway-budget", "baseline-budget"))
+
+
+def _paired(
+    rps: dict[tuple[str, str], list[LoadResult]], sps: dict[tuple[str, str], list[LoadResult]], opts: Options
+) -> list[str]:
+    """Per-round ratios of each compared pair (both measured in the same round, seconds apart),
+    their median and its 95% bootstrap interval: steadier than a ratio of two medians when
+    the machine drifts between rounds."""
+    out: list[str] = []
+    for target, base in _PAIRS:
+        for d in opts.dialects:
+            for kind, loads in (("req/s", rps), ("streams/s", sps)):
+                a, b = loads.get((target, d), []), loads.get((base, d), [])
+                ratios = [x.rate / y.rate for x, y in zip(a, b, strict=False) if x.rate and y.rate]
+                m = median_interval(ratios)
+                if m is None:
+                    continue
+                shown = ", ".join(f"{v:.2f}" for v in ratios)
+                out.append(
+                    f"{target} / {base} [{d}] {kind}, paired by round: median {m[0]:.2f}x"
+                    f" (95% interval {m[1]:.2f}-{m[2]:.2f}; rounds {shown})"
+                )
     return out
 
 
