@@ -28,9 +28,9 @@ from pathlib import Path
 import aiohttp
 import msgspec
 
-from tests.perf import gateway_target
+from tests.perf import gateway_target, instructions
 from tests.perf.loadgen import measure
-from tests.perf.procs import Children, free_port, wait_http_ok
+from tests.perf.procs import Child, Children, free_port, wait_http_ok
 from tests.perf.results import Scenario, median_interval, percentile
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -69,9 +69,21 @@ def paired_cost(pairs: list[tuple[float, float]]) -> tuple[float, list[float]] |
     return None if m is None else (m[0], [m[1], m[2]])
 
 
+class InstructionCost(msgspec.Struct):
+    """Instructions per request on the healthy path (callgrind), resilience on vs off."""
+
+    json_on: list[float]
+    json_off: list[float]
+    stream_on: list[float]
+    stream_off: list[float]
+    json_cost_pct: float | None
+    stream_cost_pct: float | None
+
+
 class ChaosReport(msgspec.Struct):
     chaos: list[ChaosResult]
     healthy: HealthyCost | None
+    instructions: InstructionCost | None
     upstream_faults: dict[str, int]
     notes: list[str]
 
@@ -212,6 +224,76 @@ def _healthy_cost(
     )
 
 
+def _instruction_cost(
+    a: argparse.Namespace,
+    children: Children,
+    databases: list[gateway_target.BenchDatabase],
+    mock_port: int,
+    server: frozenset[int] | None,
+    harness: frozenset[int] | None,
+) -> InstructionCost:
+    """Both modes under callgrind, the same loads alternating (see ``tests.perf.instructions``)."""
+    started: dict[str, tuple[Child, str, Path]] = {}
+    urls: dict[str, str] = {}
+    for mode in ("off", "on"):
+        port = free_port()
+        databases.append(gateway_target.BenchDatabase(_WORKDIR / "pgdata"))
+        print(f"  instructions: starting a gateway under callgrind [resilience {mode}] ...", flush=True)
+        started[mode] = instructions.start(
+            children,
+            databases[-1],
+            port,
+            mock_port,
+            server,
+            _REPO,
+            _WORKDIR / "callgrind",
+            name=f"gateway-callgrind-{mode}",
+            gateway=Path(sys.executable).parent / "gateway",
+            extra_env={"GATEWAY_RESILIENCE": mode},
+        )
+        urls[mode] = f"http://127.0.0.1:{port}/v1/chat/completions"
+    counts: dict[tuple[str, bool], list[float]] = {}
+    for stream in (False, True):
+        body = msgspec.json.encode({**_BODY, "stream": stream})
+        for repeat in range(a.instruction_repeats):
+            for mode in ("off", "on") if repeat % 2 == 0 else ("on", "off"):
+                child, key, prefix = started[mode]
+                headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+                kind = "stream" if stream else "json"
+                step = f"{repeat + 1}/{a.instruction_repeats}"
+                print(f"  instructions [resilience {mode}] {kind}, {step} ...", flush=True)
+                warm = Scenario(urls[mode], body, headers, 8, 2.0, 0.0, 30.0)
+                measure(warm, _WORKDIR / "load" / "callgrind-warm", harness, use_wrk=a.loadgen == "auto")
+                s = Scenario(urls[mode], body, headers, 8, a.instruction_duration, 0.0, 30.0)
+                got = instructions.per_request(
+                    child,
+                    prefix,
+                    s,
+                    _WORKDIR / "load" / f"callgrind-{mode}-{kind}",
+                    harness,
+                    use_wrk=a.loadgen == "auto",
+                    tag=f"{mode}-{kind}-{repeat}",
+                )
+                counts.setdefault((mode, stream), []).append(got.per_request)
+    for child, _, _ in started.values():
+        children.stop(child)
+
+    def cost(stream: bool) -> float | None:
+        on, off = counts.get(("on", stream)), counts.get(("off", stream))
+        if not on or not off:
+            return None
+        return (statistics.median(on) - statistics.median(off)) / statistics.median(off) * 100.0
+
+    return InstructionCost(
+        json_on=counts.get(("on", False), []),
+        json_off=counts.get(("off", False), []),
+        stream_on=counts.get(("on", True), []),
+        stream_off=counts.get(("off", True), []),
+        json_cost_pct=cost(False),
+        stream_cost_pct=cost(True),
+    )
+
+
 def _pct(cost: float | None, ci: list[float] | None) -> str:
     if cost is None:
         return "n/a"
@@ -230,6 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--skip-healthy", action="store_true", help="skip the healthy-path on/off comparison")
     p.add_argument("--skip-chaos", action="store_true", help="skip the chaos run")
+    p.add_argument(
+        "--skip-instructions", action="store_true", help="skip the healthy path's instruction count (callgrind)"
+    )
+    p.add_argument("--instruction-repeats", type=int, default=2, help="callgrind loads per mode and kind")
+    p.add_argument("--instruction-duration", type=float, default=8.0, help="seconds per callgrind load")
     p.add_argument("--loadgen", choices=["auto", "python"], default="auto")
     a = p.parse_args(argv)
     allowed = sorted(os.sched_getaffinity(0))
@@ -242,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     chaos: list[ChaosResult] = []
     healthy: HealthyCost | None = None
+    counted: InstructionCost | None = None
     faults: dict[str, int] = {}
     databases: list[gateway_target.BenchDatabase] = []
     with Children(_WORKDIR / "logs") as children:
@@ -288,6 +376,13 @@ def main(argv: list[str] | None = None) -> int:
                 children.stop(child)
             if not a.skip_healthy:
                 healthy = _healthy_cost(a, children, databases, mock_port, server, harness, notes)
+            why_not = instructions.available()
+            if a.skip_instructions or a.skip_healthy:
+                pass
+            elif why_not is not None:
+                notes.append(f"instructions per request not counted: valgrind {why_not}")
+            else:
+                counted = _instruction_cost(a, children, databases, mock_port, server, harness)
             import urllib.request
 
             with urllib.request.urlopen(f"http://127.0.0.1:{chaos_port}/stats", timeout=5) as resp:
@@ -296,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
             children.stop_all_but(mock)
             for db in reversed(databases):
                 db.close()
-    report = ChaosReport(chaos=chaos, healthy=healthy, upstream_faults=faults, notes=notes)
+    report = ChaosReport(chaos=chaos, healthy=healthy, instructions=counted, upstream_faults=faults, notes=notes)
     print("\nchaos (two deployments of gpt-4o-mini, one flaky):")
     print(f"  {'resilience':<10} {'requests':>8} {'success':>8} {'p50 ms':>9} {'p99 ms':>9} {'attempts/req':>12}")
     for c in chaos:
@@ -311,6 +406,18 @@ def main(argv: list[str] | None = None) -> int:
             f" (cost {_pct(healthy.rps_cost_pct, healthy.rps_cost_ci)});"
             f" streams/s {healthy.sps_on or 0:.0f} vs {healthy.sps_off or 0:.0f}"
             f" (cost {_pct(healthy.sps_cost_pct, healthy.sps_cost_ci)}; goal under 3%)"
+        )
+    if counted is not None:
+
+        def shown(values: list[float]) -> str:
+            return "/".join(f"{v / 1000:,.0f}k" for v in values)
+
+        print("healthy path, instructions per request (callgrind, the serving process), resilience on vs off:")
+        print(
+            f"  non-streamed {shown(counted.json_on)} vs {shown(counted.json_off)}"
+            f" (cost {_pct(counted.json_cost_pct, None)});"
+            f" streamed {shown(counted.stream_on)} vs {shown(counted.stream_off)}"
+            f" (cost {_pct(counted.stream_cost_pct, None)}; goal under 3%)"
         )
     print(f"faults the flaky deployment injected: {faults}")
     out = _WORKDIR / "chaos.json"

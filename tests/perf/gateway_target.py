@@ -146,13 +146,15 @@ def start(
     key_args: list[str] | None = None,
     setup: list[list[str]] | None = None,
     exe: Path | None = None,
+    ready_timeout_s: float = _READY_TIMEOUT_S,
 ) -> tuple[Child, str]:
     """Migrate, bootstrap an org and key, serve one worker; return the child and its API key.
 
     ``extra_env`` adds settings (e.g. ``GATEWAY_RESILIENCE=off``, a ``GATEWAY_CONFIG``); ``key_args``: the
     load uses a second key made by ``gateway keys create`` with these options (e.g. rate limits and a
     key budget); ``setup``: further ``gateway`` commands run before serving; ``exe``: another
-    checkout's ``gateway`` command (the bench's ``--baseline``), run from ``cwd``.
+    checkout's ``gateway`` command (the bench's ``--baseline``), run from ``cwd``;
+    ``ready_timeout_s``: how long ``/healthz`` may take to answer (longer under valgrind).
     """
     env = {**_env(db.url, mock_port), **(extra_env or {})}
     _cli(["migrate"], env, cwd, exe)
@@ -168,5 +170,5 @@ def start(
         _cli(args, env, cwd, exe)
     cmd = [str(exe or _gateway_exe()), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     child = children.start(name, cmd, cores=cores, env=env, cwd=cwd)
-    wait_http_ok(child, "127.0.0.1", port, "/healthz", _READY_TIMEOUT_S)
+    wait_http_ok(child, "127.0.0.1", port, "/healthz", ready_timeout_s)
     return child, key

@@ -1,0 +1,147 @@
+"""Instructions per request: a cost that the machine's drift does not move.
+
+On a shared 2-core machine one throughput load moves by up to 20% from one round to the next,
+more than the few percent some goals are about (resilience on vs off: under 3%). The serving
+process's instruction count does not drift: ``valgrind --tool=callgrind`` counts what the
+gateway executes (user space: the interpreter, the libraries), the same for the same work
+whatever else the machine does. For a CPU-bound server whose two variants make the same system
+calls, the throughput ratio follows the instruction ratio.
+
+``start`` runs a gateway's ``serve`` under callgrind with instrumentation off (start-up is not
+counted, and runs near full speed); ``per_request`` turns it on, counts an idle stretch (the
+background tasks' share), zeroes, drives a closed-loop load, dumps, and divides what the load
+added by the requests it completed. Usage writing stays on: both variants run at the same
+(slow, instrumented) rate, so their write batches match.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import msgspec
+
+from tests.perf import gateway_target
+from tests.perf.loadgen import measure
+from tests.perf.procs import Child, Children
+from tests.perf.results import Scenario
+
+_READY_S = 300.0  # start-up under valgrind (migrations and bootstrap run natively)
+
+
+class InstructionCount(msgspec.Struct):
+    name: str
+    requests: int
+    per_request: float  # instructions, the idle background's share subtracted
+
+
+def available() -> str | None:
+    """Why instructions cannot be counted here (None when they can)."""
+    missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
+    return f"not installed: {', '.join(missing)}" if missing else None
+
+
+def _wrapper(workdir: Path, gateway: Path, out: Path) -> Path:
+    """A ``gateway`` command that runs ``serve`` under callgrind and the rest as they are."""
+    script = workdir / "gateway-callgrind"
+    script.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = serve ]; then\n'
+        f"  exec valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file={out}.%p"
+        f' "{gateway.parent / "python"}" "{gateway}" "$@"\n'
+        "fi\n"
+        f'exec "{gateway}" "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+def start(
+    children: Children,
+    db: gateway_target.BenchDatabase,
+    port: int,
+    mock_port: int,
+    cores: frozenset[int] | None,
+    cwd: Path,
+    workdir: Path,
+    *,
+    name: str,
+    gateway: Path,
+    extra_env: dict[str, str] | None = None,
+) -> tuple[Child, str, Path]:
+    """A gateway serving under callgrind: (child, API key, the dump files' prefix)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = workdir / f"callgrind.{name}"
+    child, key = gateway_target.start(
+        children,
+        db,
+        port,
+        mock_port,
+        cores,
+        cwd,
+        name=name,
+        extra_env=extra_env,
+        exe=_wrapper(workdir, gateway, out),
+        ready_timeout_s=_READY_S,
+    )
+    return child, key, out
+
+
+def _control(*args: str) -> None:
+    subprocess.run(["callgrind_control", *args], check=True, capture_output=True, timeout=120)
+
+
+def _valgrind_pid(child: Child) -> int:
+    # The wrapper execs valgrind, so the child's pid is the instrumented process.
+    return child.pid
+
+
+def _dumped_total(prefix: Path, pid: int, trigger: str) -> int:
+    """The ``summary`` of the newest dump of ``pid`` made by ``callgrind_control -d trigger``."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        best: tuple[int, int] | None = None
+        for path in prefix.parent.glob(f"{prefix.name}.{pid}*"):
+            text = path.read_text(errors="replace")
+            if f"Trigger: Client Request: {trigger}" not in text and f"Trigger: dump {trigger}" not in text:
+                continue
+            m = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+            part = re.search(r"^part: (\d+)", text, re.M)
+            if m:
+                n = int(part.group(1)) if part else 0
+                if best is None or n > best[0]:
+                    best = (n, int(m.group(1)))
+        if best is not None:
+            return best[1]
+        time.sleep(0.2)
+    raise RuntimeError(f"no callgrind dump '{trigger}' for pid {pid} under {prefix.parent}")
+
+
+def per_request(
+    child: Child,
+    prefix: Path,
+    scenario: Scenario,
+    workdir: Path,
+    harness: frozenset[int] | None,
+    *,
+    use_wrk: bool,
+    tag: str,
+) -> InstructionCount:
+    """Instructions per request of ``scenario`` (whose ``warmup_s`` must be 0: every request counted)."""
+    pid = _valgrind_pid(child)
+    _control("-i", "on", str(pid))
+    _control("-z", str(pid))
+    time.sleep(scenario.duration_s)
+    _control("-d", f"idle-{tag}", str(pid))
+    idle = _dumped_total(prefix, pid, f"idle-{tag}")
+    _control("-z", str(pid))
+    load = measure(scenario, workdir, harness, use_wrk=use_wrk)
+    _control("-d", f"load-{tag}", str(pid))
+    busy = _dumped_total(prefix, pid, f"load-{tag}")
+    _control("-i", "off", str(pid))
+    if load.completed <= 0:
+        raise RuntimeError(f"the load under callgrind completed no request: {load.errors}")
+    return InstructionCount(tag, load.completed, (busy - idle) / load.completed)
