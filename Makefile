@@ -49,7 +49,8 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # Proxy throughput/latency against the floor and LiteLLM, the chaos run (a flaky deployment,
-# resilience on vs off), then the finance reports at scale.
+# resilience on vs off: throughput, and instructions per request where valgrind is installed),
+# then the finance reports at scale.
 # BASELINE=<checkout with its .venv> measures that version's gateway in the same run (e.g. a
 # clone of the previous release); ROUNDS alternates the throughput loads (medians reported).
 REPORT_ROWS ?= 10000000
