@@ -94,11 +94,6 @@ def _control(*args: str) -> None:
     subprocess.run(["callgrind_control", *args], check=True, capture_output=True, timeout=120)
 
 
-def _valgrind_pid(child: Child) -> int:
-    # The wrapper execs valgrind, so the child's pid is the instrumented process.
-    return child.pid
-
-
 def _dumped_total(prefix: Path, pid: int, trigger: str) -> int:
     """The ``summary`` of the newest dump of ``pid`` made by ``callgrind_control -d trigger``."""
     deadline = time.monotonic() + 60
@@ -131,7 +126,7 @@ def per_request(
     tag: str,
 ) -> InstructionCount:
     """Instructions per request of ``scenario`` (whose ``warmup_s`` must be 0: every request counted)."""
-    pid = _valgrind_pid(child)
+    pid = child.pid  # the wrapper execs valgrind: the child is the instrumented process
     _control("-i", "on", str(pid))
     _control("-z", str(pid))
     time.sleep(scenario.duration_s)
