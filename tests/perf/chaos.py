@@ -30,7 +30,7 @@ import msgspec
 
 from tests.perf import gateway_target, instructions
 from tests.perf.loadgen import measure
-from tests.perf.procs import Child, Children, free_port, wait_http_ok
+from tests.perf.procs import Children, free_port, wait_http_ok
 from tests.perf.results import Scenario, median_interval, percentile
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -233,13 +233,12 @@ def _instruction_cost(
     harness: frozenset[int] | None,
 ) -> InstructionCost:
     """Both modes under callgrind, the same loads alternating (see ``tests.perf.instructions``)."""
-    started: dict[str, tuple[Child, str, Path]] = {}
-    urls: dict[str, str] = {}
+    started: dict[str, instructions.Variant] = {}
     for mode in ("off", "on"):
         port = free_port()
         databases.append(gateway_target.BenchDatabase(_WORKDIR / "pgdata"))
         print(f"  instructions: starting a gateway under callgrind [resilience {mode}] ...", flush=True)
-        started[mode] = instructions.start(
+        child, key, prefix = instructions.start(
             children,
             databases[-1],
             port,
@@ -251,32 +250,20 @@ def _instruction_cost(
             gateway=Path(sys.executable).parent / "gateway",
             extra_env={"GATEWAY_RESILIENCE": mode},
         )
-        urls[mode] = f"http://127.0.0.1:{port}/v1/chat/completions"
-    counts: dict[tuple[str, bool], list[float]] = {}
-    for stream in (False, True):
-        body = msgspec.json.encode({**_BODY, "stream": stream})
-        for repeat in range(a.instruction_repeats):
-            for mode in ("off", "on") if repeat % 2 == 0 else ("on", "off"):
-                child, key, prefix = started[mode]
-                headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
-                kind = "stream" if stream else "json"
-                step = f"{repeat + 1}/{a.instruction_repeats}"
-                print(f"  instructions [resilience {mode}] {kind}, {step} ...", flush=True)
-                warm = Scenario(urls[mode], body, headers, 8, 2.0, 0.0, 30.0)
-                measure(warm, _WORKDIR / "load" / "callgrind-warm", harness, use_wrk=a.loadgen == "auto")
-                s = Scenario(urls[mode], body, headers, 8, a.instruction_duration, 0.0, 30.0)
-                got = instructions.per_request(
-                    child,
-                    prefix,
-                    s,
-                    _WORKDIR / "load" / f"callgrind-{mode}-{kind}",
-                    harness,
-                    use_wrk=a.loadgen == "auto",
-                    tag=f"{mode}-{kind}-{repeat}",
-                )
-                counts.setdefault((mode, stream), []).append(got.per_request)
-    for child, _, _ in started.values():
-        children.stop(child)
+        started[mode] = instructions.Variant(child, key, prefix, f"http://127.0.0.1:{port}/v1/chat/completions")
+    bodies = {kind: msgspec.json.encode({**_BODY, "stream": kind == "stream"}) for kind in ("json", "stream")}
+    by_kind = instructions.compare(
+        started,
+        bodies,
+        repeats=a.instruction_repeats,
+        duration_s=a.instruction_duration,
+        workdir=_WORKDIR / "load",
+        harness=harness,
+        use_wrk=a.loadgen == "auto",
+    )
+    counts = {(mode, kind == "stream"): v for (mode, kind), v in by_kind.items()}
+    for v in started.values():
+        children.stop(v.child)
 
     def cost(stream: bool) -> float | None:
         on, off = counts.get(("on", stream)), counts.get(("off", stream))

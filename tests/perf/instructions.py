@@ -20,7 +20,9 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 
@@ -71,8 +73,14 @@ def start(
     name: str,
     gateway: Path,
     extra_env: dict[str, str] | None = None,
+    bootstrap_args: list[str] | None = None,
+    key_args: list[str] | None = None,
+    setup: list[list[str]] | None = None,
 ) -> tuple[Child, str, Path]:
-    """A gateway serving under callgrind: (child, API key, the dump files' prefix)."""
+    """A gateway serving under callgrind: (child, API key, the dump files' prefix).
+
+    The options after ``gateway`` are ``gateway_target.start``'s.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / f"callgrind.{name}"
     child, key = gateway_target.start(
@@ -84,6 +92,9 @@ def start(
         cwd,
         name=name,
         extra_env=extra_env,
+        bootstrap_args=bootstrap_args,
+        key_args=key_args,
+        setup=setup,
         exe=_wrapper(workdir, gateway, out),
         ready_timeout_s=_READY_S,
     )
@@ -140,3 +151,51 @@ def per_request(
     if load.completed <= 0:
         raise RuntimeError(f"the load under callgrind completed no request: {load.errors}")
     return InstructionCount(tag, load.completed, (busy - idle) / load.completed)
+
+
+class Variant(NamedTuple):
+    """One gateway under callgrind, as ``start`` returned it, and the URL its loads go to."""
+
+    child: Child
+    key: str
+    prefix: Path
+    url: str
+
+
+def compare(
+    variants: dict[str, Variant],
+    bodies: dict[str, bytes],
+    *,
+    repeats: int,
+    duration_s: float,
+    workdir: Path,
+    harness: frozenset[int] | None,
+    use_wrk: bool,
+    around: Callable[[str, str], Callable[[int], None]] | None = None,
+) -> dict[tuple[str, str], list[float]]:
+    """Instructions per request of every variant for every body, ``repeats`` loads each.
+
+    Each repeat measures every variant back to back, the order reversed on odd repeats; each
+    count is preceded by a 2 s warm-up load. ``around(variant, kind)``, if given, is called
+    just before a counted load and returns what to call with the requests it completed.
+    """
+    counts: dict[tuple[str, str], list[float]] = {}
+    names = list(variants)
+    for kind, body in bodies.items():
+        for repeat in range(repeats):
+            for name in names if repeat % 2 == 0 else names[::-1]:
+                v = variants[name]
+                headers = {"Content-Type": "application/json", "Authorization": f"Bearer {v.key}"}
+                print(f"  instructions [{name}] {kind}, {repeat + 1}/{repeats} ...", flush=True)
+                warm = Scenario(v.url, body, headers, 8, 2.0, 0.0, 30.0)
+                measure(warm, workdir / "callgrind-warm", harness, use_wrk=use_wrk)
+                done = around(name, kind) if around is not None else None
+                s = Scenario(v.url, body, headers, 8, duration_s, 0.0, 30.0)
+                got = per_request(
+                    v.child, v.prefix, s, workdir / f"callgrind-{name}-{kind}", harness,
+                    use_wrk=use_wrk, tag=f"{name}-{kind}-{repeat}",
+                )  # fmt: skip
+                if done is not None:
+                    done(got.requests)
+                counts.setdefault((name, kind), []).append(got.per_request)
+    return counts
