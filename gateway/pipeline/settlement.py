@@ -163,6 +163,8 @@ class Settlement:
             # The serving deployment's in-flight slot and circuit verdict (a client who left
             # says nothing about the deployment's health).
             call.on_settled(True if status == "success" else None if status == "cancelled" else False)
+        if call.deadline_alarm is not None:
+            call.deadline_alarm.cancel()
         services = self.services
         if not services.tracing.enabled:
             return self._settle(call, status, usage, usage_final, reply_text, thinking, http_status)[0]

@@ -13,6 +13,7 @@ and load evens out by weight when busy.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -91,6 +92,10 @@ class Deployment:
             self.circuit.release()
         else:
             self.circuit.record(now, ok=ok)
+
+    def settled(self, ok: bool | None) -> None:
+        """``end`` now (the running loop's clock): what settlement calls for the deployment that served."""
+        self.end(asyncio.get_running_loop().time(), ok=ok)
 
     def reset(self) -> None:
         """Forget the per-process state (circuit, cool-down, rate window), as a restart would."""

@@ -87,7 +87,9 @@ class ResilientAttempt:
                 t0 = time.perf_counter()
                 deadline = call.deadline_at
                 first_byte_at = now + s.first_byte_timeout_s if stream else deadline
-                alarm = call.deadline_alarm = Alarm.at(first_byte_at if first_byte_at < deadline else deadline)
+                when = first_byte_at if first_byte_at < deadline else deadline
+                task = call.task
+                alarm = call.deadline_alarm = Alarm(loop, task, when) if task is not None else Alarm.at(when)
                 try:
                     if call.route.upstream_path is None:
                         resp = await dep.provider.send(body, call.forward_headers)
@@ -251,7 +253,8 @@ class ResilientAttempt:
         """Make ``call`` the one that served (model, provider, route, tier), and return its response."""
         m = self._metrics
         primary = call.entry
-        m.attempts.add((dep.name, model.id, "ok"))
+        counts, key = m.attempts.counts, (dep.name, model.id, "ok")
+        counts[key] = counts.get(key, 0.0) + 1.0  # (Tally.add, inline: once per request)
         call.attempts = attempts
         call.deployment = dep.name
         if model is not primary:
@@ -264,14 +267,7 @@ class ResilientAttempt:
             call.provider = dep.provider
             if ctx is not None:
                 call.route = route_for_provider(ctx.codec, dep.provider)
-        alarm = call.deadline_alarm
-
-        def settled(ok: bool | None) -> None:
-            dep.end(loop.time(), ok=ok)
-            if alarm is not None:
-                alarm.cancel()
-
-        call.on_settled = settled
+        call.on_settled = dep.settled  # (settlement also cancels call.deadline_alarm)
         return resp
 
 

@@ -228,3 +228,23 @@ def test_long_drafts_go_to_the_judge(
     assert ("judge says FAIL" if escalated else "judge says PASS") in row["reasoning"]
     models = [m for m, _, _ in usage_rows(db_url, org.organization_id)]
     assert models == sorted(["gpt-5.4-mini", "claude-haiku-4-5", "gpt-5.4", *(["gpt-5.5"] if escalated else [])])
+
+
+def test_a_drafter_past_the_deadline_fails_alone(
+    cascade_gw: GatewayServer, upstream: MockUpstream, org: BootstrapResult, db_url: str
+) -> None:
+    # The first drafter is the request's own first call, drafted in a task of its own: its
+    # deadline alarm must end that draft, not the request (whose other draft answered).
+    upstream.replies.update({"gpt-5.4-mini": Script(body=None, delay_s=3.0), "claude-haiku-4-5": "B"})
+    client = openai.OpenAI(base_url=cascade_gw.url + "/v1", api_key=org.api_key, max_retries=0)
+    done = client.chat.completions.with_raw_response.create(
+        model="auto",
+        messages=[{"role": "user", "content": QUESTION}],
+        extra_headers={"X-Gateway-Route-Mode": "cascade", "X-Gateway-Timeout-Ms": "1000"},
+    )
+    assert done.parse().choices[0].message.content == "B"
+    cascade_gw.flush()
+    row = decision_row(db_url, done.headers["x-request-id"])
+    assert row["reasoning"].startswith("cascade: 1 drafter(s) failed")
+    statuses = {m: s for m, s, _ in usage_rows(db_url, org.organization_id)}
+    assert statuses == {"claude-haiku-4-5": "success", "gpt-5.4-mini": "error"}
