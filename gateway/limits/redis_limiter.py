@@ -29,7 +29,9 @@ from gateway.limits.windows import WINDOW_MS, ScopeLimits, Verdict
 # in-flight set). ARGV: now_ms, elapsed_ms, ttl_ms, request_id, then rpm, tpm, parallel per scope.
 # Redis's cost is per call a script makes (a write with a number argument ~1 us): the four
 # counters of every scope are read with one MGET, and a counter gets its expiry once, from
-# the call that created it (INCR returned 1), not on every request.
+# the call that created it (INCR returned 1), not on every request. Lapsed slots (of a
+# crashed process) are dropped only when a set looks full: until then they cannot refuse
+# anything, and a set holds at most its limit plus what is in flight.
 _SCRIPT = """
 local now = tonumber(ARGV[1])
 local elapsed = tonumber(ARGV[2])
@@ -80,7 +82,7 @@ for i = 0, n - 1 do
     local remaining = math.floor(tpm - used)
     if best_t[1] < 0 or remaining < best_t[1] then best_t = {remaining, tpm, window - elapsed} end
   end
-  if par > 0 then
+  if par > 0 and redis.call('ZCARD', KEYS[k + 5]) >= par then
     redis.call('ZREMRANGEBYSCORE', KEYS[k + 5], '-inf', now)
     if redis.call('ZCARD', KEYS[k + 5]) >= par then return {0, i, 3, 1000, 0, 0, 0, 0, 0, 0} end
   end
