@@ -60,6 +60,7 @@ BASELINE ?=
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.run --rounds $(ROUNDS) $(if $(BASELINE),--baseline $(BASELINE))
 	$(BIN)/python -m tests.perf.chaos --requests $(CHAOS_REQUESTS) --rounds $(ROUNDS)
+	$(BIN)/python -m tests.perf.limits_instructions
 	$(BIN)/python -m tests.perf.reports_bench --rows $(REPORT_ROWS) --runs 20
 	$(BIN)/python -m tests.perf.tracing_bench
 	$(BIN)/python -m tests.perf.router_bench
