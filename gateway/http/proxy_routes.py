@@ -44,11 +44,10 @@ def _body(data: bytes, more: bool = False) -> HTTPResponseBodyEvent:
 
 
 def _start(status: int, fixed: list[tuple[bytes, bytes]], headers: dict[str, str]) -> HTTPResponseStartEvent:
-    return {
-        "type": "http.response.start",
-        "status": status,
-        "headers": [*fixed, *((k.encode(), v.encode()) for k, v in headers.items())],
-    }
+    out = fixed.copy()
+    for k, v in headers.items():  # (a loop: no generator resumed per header)
+        out.append((k.encode(), v.encode()))
+    return {"type": "http.response.start", "status": status, "headers": out}
 
 
 class AsgiDoor:

@@ -186,4 +186,7 @@ class ModelCall:
 
     @property
     def reserved_millicents(self) -> int:
-        return sum(h.reserved_millicents for h in self.holds)
+        total = 0
+        for h in self.holds:  # (a loop: no generator per settled call)
+            total += h.reserved_millicents
+        return total
