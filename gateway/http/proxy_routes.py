@@ -44,10 +44,11 @@ def _body(data: bytes, more: bool = False) -> HTTPResponseBodyEvent:
 
 
 def _start(status: int, fixed: list[tuple[bytes, bytes]], headers: dict[str, str]) -> HTTPResponseStartEvent:
-    out = fixed.copy()
-    for k, v in headers.items():  # (a loop: no generator resumed per header)
-        out.append((k.encode(), v.encode()))
-    return {"type": "http.response.start", "status": status, "headers": out}
+    return {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [*fixed, *((k.encode(), v.encode()) for k, v in headers.items())],
+    }
 
 
 class AsgiDoor:

@@ -25,7 +25,6 @@ from typing import Protocol
 
 from gateway.auth.principal import Principal
 from gateway.policy.budget import BudgetGuard, BudgetTicket
-from gateway.policy.lease_guard import LeaseTicket
 from gateway.policy.request import CallOutcome, PolicyRequest
 from gateway.store.records import BudgetHold
 
@@ -98,10 +97,7 @@ class BudgetStep:
 
     async def acquire(self, req: PolicyRequest) -> Hold | None:
         ticket = await self._guard.admit(req)
-        if ticket is None:
-            return None
-        # A lease ticket is a hold of its own (the common case: no wrapper per request).
-        return ticket if isinstance(ticket, LeaseTicket) else _BudgetHold(self._guard, ticket)
+        return None if ticket is None else _BudgetHold(self._guard, ticket)
 
 
 class Admission:

@@ -186,7 +186,4 @@ class ModelCall:
 
     @property
     def reserved_millicents(self) -> int:
-        total = 0
-        for h in self.holds:  # (a loop: no generator per settled call)
-            total += h.reserved_millicents
-        return total
+        return sum(h.reserved_millicents for h in self.holds)

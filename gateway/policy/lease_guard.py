@@ -41,7 +41,7 @@ from gateway.policy.alerts import AlertMailer, record_crossings
 from gateway.policy.budget_guard import input_estimate_tokens
 from gateway.policy.budget_state import apply_usage_batch, month_bounds, month_of, next_month
 from gateway.policy.lease_state import counter_of, give_back, reclaim_expired, renew, take
-from gateway.policy.request import CallOutcome, PolicyRequest
+from gateway.policy.request import PolicyRequest
 from gateway.store.queue import WriteQueue
 from gateway.store.records import AuditRecord, BudgetHold, UsageRecord
 from pricing import ModelPrice, max_cost_millicents
@@ -74,21 +74,15 @@ class LeaseTicket:
 
     The holds travel on the call's usage row (``recorded``); if no row is ever queued (the
     call was refused by a later step), settlement hands them back to this process's leases.
-    It is the call's admission hold itself (``release``), with no wrapper per request.
     """
 
     budget_holds: tuple[BudgetHold, ...]
     month: date
     recorded: bool = False
     reserved_millicents: int = 0  # no legacy per-request reservation row
-    guard: LeaseBudgetGuard | None = None  # the guard that admitted it (None: nothing to settle)
 
     def mark_recorded(self) -> None:
         self.recorded = True
-
-    def release(self, outcome: CallOutcome) -> None:
-        if self.guard is not None:
-            self.guard.settle(self, outcome.cost_millicents)
 
 
 class _Scope(msgspec.Struct, frozen=True):
@@ -209,7 +203,7 @@ class LeaseBudgetGuard:
         inflight = self._inflight
         for h in holds:
             inflight[h.scope] = inflight.get(h.scope, 0) + h.amount
-        return LeaseTicket(tuple(holds), month, guard=self)
+        return LeaseTicket(tuple(holds), month)
 
     def settle(self, ticket: object, cost_millicents: int) -> None:
         """A recorded call's holds are released by the batch landing its row; others come back here."""
