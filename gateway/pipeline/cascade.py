@@ -90,7 +90,6 @@ class CascadeStrategy:
             except GatewayError as exc:
                 # A drafter the caller may not use (or over a limit) is one draft fewer, not a failure.
                 log.info("cascade drafter %s skipped: %s", model_id, exc.message)
-        x.primary.task = None  # the drafts run in tasks of their own: their alarms find theirs
         await asyncio.gather(*(self._draft(x, d, parsed, prefix) for d in drafts))
         answered = [d for d in drafts if d.client_body is not None]
         result = check_drafts([d.text for d in answered], self.config.escalate_at)

@@ -6,7 +6,6 @@ others (cascade, parallel); each call has its own id, route, admission holds and
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -156,10 +155,6 @@ class ModelCall:
     # The total deadline's alarm, when the attempt armed one (non-streamed calls): disarmed
     # between the response head and the body, armed again by the relay around its read.
     deadline_alarm: Alarm | None = None
-    # The task this call's attempts run in, when its creator knows it (the request's first call,
-    # made in the request's task; None for calls made in tasks of their own, e.g. cascade
-    # drafts): what its deadline alarm cancels, without an ``asyncio.current_task()`` each.
-    task: asyncio.Task[Any] | None = None
 
     def attempt_headers(self) -> dict[str, str]:
         """``X-Gateway-Attempts`` / ``X-Gateway-Fallback``, only when a retry or fallback happened."""

@@ -104,7 +104,7 @@ class _Watch:
             self.watcher.cancel()
 
 
-async def unless_gone(door: Door, work: Coroutine[Any, Any, None], task: asyncio.Task[Any] | None = None) -> None:
+async def unless_gone(door: Door, work: Coroutine[Any, Any, None]) -> None:
     """Run ``work`` while watching the client; cancel it and raise ``ClientGone`` if the client leaves.
 
     ``work`` runs in the caller's task (no task of its own). When the server can cancel the
@@ -112,7 +112,7 @@ async def unless_gone(door: Door, work: Coroutine[Any, Any, None], task: asyncio
     HTTP protocol), nothing more is set up; otherwise a watch starts once the request has
     taken ``WATCH_AFTER_S``.
     """
-    task = task or asyncio.current_task()  # (the caller's, when it has it)
+    task = asyncio.current_task()
     if task is None:  # pragma: no cover - always inside the server's request task
         await work
         return

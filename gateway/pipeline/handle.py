@@ -15,7 +15,6 @@ leaves, the work is cancelled and recorded as ``cancelled``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -235,5 +234,4 @@ async def _run(
                 principal, resolved.entry.id, parsed.last_user_text()
             )
         exchange = Exchange(services, ctx, door, settlement, call, upstream_body)
-        call.task = asyncio.current_task()  # (the strategy's first attempt runs in this task)
-        await unless_gone(door, choose_strategy(services, ctx).run(exchange), call.task)
+        await unless_gone(door, choose_strategy(services, ctx).run(exchange))

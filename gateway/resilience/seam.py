@@ -87,9 +87,7 @@ class ResilientAttempt:
                 t0 = time.perf_counter()
                 deadline = call.deadline_at
                 first_byte_at = now + s.first_byte_timeout_s if stream else deadline
-                when = first_byte_at if first_byte_at < deadline else deadline
-                task = call.task
-                alarm = call.deadline_alarm = Alarm(loop, task, when) if task is not None else Alarm.at(when)
+                alarm = call.deadline_alarm = Alarm.at(first_byte_at if first_byte_at < deadline else deadline)
                 try:
                     if call.route.upstream_path is None:
                         resp = await dep.provider.send(body, call.forward_headers)
@@ -253,8 +251,7 @@ class ResilientAttempt:
         """Make ``call`` the one that served (model, provider, route, tier), and return its response."""
         m = self._metrics
         primary = call.entry
-        counts, key = m.attempts.counts, (dep.name, model.id, "ok")
-        counts[key] = counts.get(key, 0.0) + 1.0  # (Tally.add, inline: once per request)
+        m.attempts.add((dep.name, model.id, "ok"))
         call.attempts = attempts
         call.deployment = dep.name
         if model is not primary:
