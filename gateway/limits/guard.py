@@ -19,6 +19,7 @@ from typing import Protocol
 
 import redis
 
+from gateway.auth.memo import PerPrincipal
 from gateway.auth.principal import Principal
 from gateway.errors import RateLimited, ServiceUnavailable
 from gateway.limits.windows import ScopeLimits, Verdict, format_reset, headers_for
@@ -106,21 +107,13 @@ class RateLimitGuard:
         self._pending: list[tuple[list[ScopeLimits], str, int, int]] = []
         self._wake = asyncio.Event()
         self._last_warning = 0.0
-        self._scopes: dict[int, tuple[Principal, list[ScopeLimits]]] = {}  # id(principal) -> its scopes (never mutated)
+        self._scopes = PerPrincipal(scope_limits)
 
     def applies(self, principal: Principal) -> bool:
         return has_rate_limits(principal)
 
     async def acquire(self, req: PolicyRequest) -> RateHold | None:
-        p = req.principal
-        known = self._scopes.get(id(p))  # principals are cached objects: their scopes are too
-        if known is not None and known[0] is p:
-            scopes = known[1]
-        else:
-            scopes = scope_limits(p)
-            if len(self._scopes) >= 4096:
-                self._scopes = {}
-            self._scopes[id(p)] = (p, scopes)  # (holding p: its id is not reused while here)
+        scopes = self._scopes.get(req.principal)
         if not scopes:
             return None
         try:

@@ -35,6 +35,7 @@ import msgspec
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from gateway.auth.memo import PerPrincipal
 from gateway.auth.principal import Principal
 from gateway.errors import BudgetExhausted, ServiceUnavailable
 from gateway.policy.alerts import AlertMailer, record_crossings
@@ -93,8 +94,7 @@ class _Scope(msgspec.Struct, frozen=True):
     budget: int
 
 
-def _scopes(req: PolicyRequest) -> list[_Scope]:
-    p = req.principal
+def _scopes(p: Principal) -> list[_Scope]:
     out: list[_Scope] = []
     if p.org.monthly_budget_millicents is not None and p.org.budget_hard_limit:
         out.append(_Scope("org:" + p.organization_id, "org", p.org.monthly_budget_millicents))
@@ -136,7 +136,7 @@ class LeaseBudgetGuard:
         self._inflight: dict[str, int] = {}  # scope -> worst case of admitted, unsettled calls here
         # (model, input estimate, max output) -> (the price it was computed with, worst case)
         self._worst: dict[tuple[str, int, int], tuple[ModelPrice, int]] = {}
-        self._scopes: dict[int, tuple[Principal, list[_Scope]]] = {}  # id(principal) -> its budget scopes
+        self._scopes = PerPrincipal(_scopes)
         self._month, self._month_start, self._month_end = date.min, 0.0, 0.0  # see _current_month
 
     # --- request path ---------------------------------------------------------------------
@@ -165,15 +165,7 @@ class LeaseBudgetGuard:
         return self._month
 
     async def admit(self, req: PolicyRequest) -> LeaseTicket | None:
-        p = req.principal
-        known = self._scopes.get(id(p))  # principals are cached objects: their scopes are too
-        if known is not None and known[0] is p:
-            scopes = known[1]
-        else:
-            scopes = _scopes(req)
-            if len(self._scopes) >= _WORST_CASES_KEPT:
-                self._scopes = {}
-            self._scopes[id(p)] = (p, scopes)  # (holding p: its id is not reused while here)
+        scopes = self._scopes.get(req.principal)
         if not scopes:
             return None
         if not self._db_ok and self._outage == "closed":
