@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import itertools
 
+import msgspec
+
+from gateway.auth.memo import PerPrincipal
 from gateway.auth.principal import Limits, OrgPolicy, Principal
 from gateway.limits.guard import RateLimitGuard, scope_limits
 from gateway.limits.local import LocalLimiter
@@ -82,3 +85,21 @@ def test_admission_is_needed_when_any_step_applies() -> None:
     assert admission.needed(_principal(True, True, False, Limits(), Limits(), False))
     # A key's budget counts only when the caller came with that key.
     assert not admission.needed(_principal(False, False, False, Limits(), Limits(monthly_budget_millicents=1), False))
+
+
+def test_per_principal_derives_once_per_principal_object() -> None:
+    seen: list[Principal] = []
+
+    def derive(p: Principal) -> str:
+        seen.append(p)
+        return p.user_id
+
+    memo = PerPrincipal(derive, keep=2)
+    a = _principal(True, True, False, Limits(), Limits(), True)
+    b = msgspec.structs.replace(a)  # equal, but another object (a refreshed cache entry)
+    assert [memo.get(a), memo.get(a), memo.get(b), memo.get(b)] == [a.user_id] * 4
+    assert [x is a for x in seen] == [True, False]  # each object derived once
+    c = _principal(False, False, True, Limits(), Limits(), False)
+    memo.get(c)  # a third object: the memo (keep=2) starts over
+    memo.get(a)
+    assert len(seen) == 4
