@@ -233,24 +233,20 @@ def _instruction_cost(
     harness: frozenset[int] | None,
 ) -> InstructionCost:
     """Both modes under callgrind, the same loads alternating (see ``tests.perf.instructions``)."""
-    started: dict[str, instructions.Variant] = {}
-    for mode in ("off", "on"):
-        port = free_port()
-        databases.append(gateway_target.BenchDatabase(_WORKDIR / "pgdata"))
-        print(f"  instructions: starting a gateway under callgrind [resilience {mode}] ...", flush=True)
-        child, key, prefix = instructions.start(
+    cg = _WORKDIR / "callgrind"
+    started = {
+        mode: instructions.start(
             children,
-            databases[-1],
-            port,
+            databases,
             mock_port,
             server,
             _REPO,
-            _WORKDIR / "callgrind",
+            cg,
             name=f"gateway-callgrind-{mode}",
-            gateway=Path(sys.executable).parent / "gateway",
             extra_env={"GATEWAY_RESILIENCE": mode},
         )
-        started[mode] = instructions.Variant(child, key, prefix, f"http://127.0.0.1:{port}/v1/chat/completions")
+        for mode in ("off", "on")
+    }
     bodies = {kind: msgspec.json.encode({**_BODY, "stream": kind == "stream"}) for kind in ("json", "stream")}
     by_kind = instructions.compare(
         started,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +29,7 @@ import msgspec
 
 from tests.perf import gateway_target
 from tests.perf.loadgen import measure
-from tests.perf.procs import Child, Children
+from tests.perf.procs import Child, Children, free_port
 from tests.perf.results import Scenario
 
 _READY_S = 300.0  # start-up under valgrind (migrations and bootstrap run natively)
@@ -61,31 +62,41 @@ def _wrapper(workdir: Path, gateway: Path, out: Path) -> Path:
     return script
 
 
+class Variant(NamedTuple):
+    """One gateway under callgrind, as ``start`` returned it, and the URL its loads go to."""
+
+    child: Child
+    key: str
+    prefix: Path  # the dump files' prefix
+    url: str
+
+
 def start(
     children: Children,
-    db: gateway_target.BenchDatabase,
-    port: int,
+    databases: list[gateway_target.BenchDatabase],
     mock_port: int,
     cores: frozenset[int] | None,
     cwd: Path,
     workdir: Path,
     *,
     name: str,
-    gateway: Path,
     extra_env: dict[str, str] | None = None,
     bootstrap_args: list[str] | None = None,
     key_args: list[str] | None = None,
     setup: list[list[str]] | None = None,
-) -> tuple[Child, str, Path]:
-    """A gateway serving under callgrind: (child, API key, the dump files' prefix).
+) -> Variant:
+    """This checkout's gateway serving under callgrind, on a database of its own (added to ``databases``).
 
-    The options after ``gateway`` are ``gateway_target.start``'s.
+    The options after ``name`` are ``gateway_target.start``'s.
     """
     workdir.mkdir(parents=True, exist_ok=True)
+    databases.append(gateway_target.BenchDatabase(workdir.parent / "pgdata"))
+    port = free_port()
     out = workdir / f"callgrind.{name}"
+    print(f"  instructions: starting a gateway under callgrind [{name}] ...", flush=True)
     child, key = gateway_target.start(
         children,
-        db,
+        databases[-1],
         port,
         mock_port,
         cores,
@@ -95,10 +106,10 @@ def start(
         bootstrap_args=bootstrap_args,
         key_args=key_args,
         setup=setup,
-        exe=_wrapper(workdir, gateway, out),
+        exe=_wrapper(workdir, Path(sys.executable).parent / "gateway", out),
         ready_timeout_s=_READY_S,
     )
-    return child, key, out
+    return Variant(child, key, out, f"http://127.0.0.1:{port}/v1/chat/completions")
 
 
 def _control(*args: str) -> None:
@@ -151,15 +162,6 @@ def per_request(
     if load.completed <= 0:
         raise RuntimeError(f"the load under callgrind completed no request: {load.errors}")
     return InstructionCount(tag, load.completed, (busy - idle) / load.completed)
-
-
-class Variant(NamedTuple):
-    """One gateway under callgrind, as ``start`` returned it, and the URL its loads go to."""
-
-    child: Child
-    key: str
-    prefix: Path
-    url: str
 
 
 def compare(

@@ -72,27 +72,22 @@ def main(argv: list[str] | None = None) -> int:
         redis_url = own[1] if own is not None else bench_limits.DEFAULT_REDIS
         client = redis.Redis.from_url(redis_url, socket_timeout=5)
         try:
-            started: dict[str, instructions.Variant] = {}
-            for name in ("plain", "limits"):
-                port = free_port()
-                databases.append(gateway_target.BenchDatabase(_WORKDIR / "pgdata"))
-                print(f"  starting a gateway under callgrind [{name}] ...", flush=True)
-                options = bench_limits.gateway_options(redis_url) if name == "limits" else {}
-                hard = ["--budget-usd", "1000000", "--hard-limit"] if name == "limits" else []
-                child, key, prefix = instructions.start(
+            hard = ["--budget-usd", "1000000", "--hard-limit"]
+            cg = _WORKDIR / "callgrind"
+            started = {
+                "plain": instructions.start(children, databases, mock_port, server, _REPO, cg, name="gateway-plain"),
+                "limits": instructions.start(
                     children,
-                    databases[-1],
-                    port,
+                    databases,
                     mock_port,
                     server,
                     _REPO,
-                    _WORKDIR / "callgrind",
-                    name=f"gateway-callgrind-{name}",
-                    gateway=Path(sys.executable).parent / "gateway",
+                    cg,
+                    name="gateway-limits",
                     bootstrap_args=hard,
-                    **options,
-                )
-                started[name] = instructions.Variant(child, key, prefix, f"http://127.0.0.1:{port}/v1/chat/completions")
+                    **bench_limits.gateway_options(redis_url),
+                ),
+            }
 
             def around(name: str, kind: str) -> Callable[[int], None]:
                 cpu0, calls0 = _redis_totals(client)
