@@ -81,11 +81,21 @@ class LimitsOptions(TypedDict, total=False):
     setup: list[list[str]]
 
 
-def gateway_options(redis_url: str) -> LimitsOptions:
-    """``gateway_target.start`` options: Redis, a limited key with a budget, org rate limits."""
+HARD_BUDGET = ("--budget-usd", "1000000", "--hard-limit")  # ``gateway bootstrap``'s: the org's budget
+
+
+def gateway_options(redis_url: str, *, rates: bool = True, budget: bool = True) -> LimitsOptions:
+    """``gateway_target.start`` options: Redis, a limited key with a budget, org rate limits.
+
+    ``rates=False`` leaves out the rate limits (and Redis), ``budget=False`` the key's budget
+    (the org's hard budget is ``HARD_BUDGET``, given to ``bootstrap``).
+    """
+    key_args = ["--budget-usd", "1000000"] if budget else []
+    if not rates:
+        return {"key_args": key_args}
     return {
         "extra_env": {"REDIS_URL": redis_url, "GATEWAY_REDIS_PREFIX": f"gwbench:{uuid.uuid4().hex[:8]}:"},
-        "key_args": ["--rpm", _HIGH, "--tpm", _HIGH, "--max-parallel", "1000000", "--budget-usd", "1000000"],
+        "key_args": ["--rpm", _HIGH, "--tpm", _HIGH, "--max-parallel", "1000000", *key_args],
         "setup": [["org", "set", "--org", "bench", "--by", "bench@example.com", "--rpm", _HIGH, "--tpm", _HIGH]],
     }
 

@@ -9,6 +9,10 @@ same mock; ``limits`` is the ``gateway-limits`` target of ``tests.perf.run`` (ha
 budgets far from their limits, requests/min, tokens/min and concurrency limits on the key and
 the organization that never refuse).
 
+``--split`` also counts two gateways that each have one half: ``leases`` (the same hard
+budgets, no rate limits) and ``rates`` (the same rate limits in Redis, no budgets), to say
+which half costs what.
+
 Results go to ``.gateway/bench/limits-instructions.json``.
 """
 
@@ -39,6 +43,11 @@ class LimitsInstructions(msgspec.Struct):
     cost_pct: float  # median limits over median plain, minus one
     redis_us_per_request: list[float]  # Redis server CPU per request during the limits loads
     redis_calls_per_request: list[float]  # script calls (EVALSHA) per request
+    # With --split: leases alone (the hard budgets, no rate limits) and Redis rate limits alone.
+    leases: list[float] = msgspec.field(default_factory=list)
+    leases_cost_pct: float | None = None
+    rates: list[float] = msgspec.field(default_factory=list)
+    rates_cost_pct: float | None = None
 
 
 def _redis_totals(client: redis.Redis) -> tuple[float, int]:
@@ -53,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=8.0, help="seconds per counted load")
     p.add_argument("--kinds", default="json,stream", help="json, stream or both")
     p.add_argument("--loadgen", choices=["auto", "python"], default="auto")
+    p.add_argument(
+        "--split",
+        action="store_true",
+        help="also count leases alone (hard budgets, no rate limits) and rate limits alone (no budgets)",
+    )
     a = p.parse_args(argv)
     why_not = instructions.available()
     if why_not is not None:
@@ -72,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
         redis_url = own[1] if own is not None else bench_limits.DEFAULT_REDIS
         client = redis.Redis.from_url(redis_url, socket_timeout=5)
         try:
-            hard = ["--budget-usd", "1000000", "--hard-limit"]
             cg = _WORKDIR / "callgrind"
             started = {
                 "plain": instructions.start(children, databases, mock_port, server, _REPO, cg, name="gateway-plain"),
@@ -84,10 +97,23 @@ def main(argv: list[str] | None = None) -> int:
                     _REPO,
                     cg,
                     name="gateway-limits",
-                    bootstrap_args=hard,
+                    bootstrap_args=list(bench_limits.HARD_BUDGET),
                     **bench_limits.gateway_options(redis_url),
                 ),
             }
+            if a.split:
+                for name, only in (("leases", {"rates": False}), ("rates", {"budget": False})):
+                    started[name] = instructions.start(
+                        children,
+                        databases,
+                        mock_port,
+                        server,
+                        _REPO,
+                        cg,
+                        name=f"gateway-{name}",
+                        bootstrap_args=list(bench_limits.HARD_BUDGET) if name == "leases" else None,
+                        **bench_limits.gateway_options(redis_url, **only),
+                    )
 
             def around(name: str, kind: str) -> Callable[[int], None]:
                 cpu0, calls0 = _redis_totals(client)
@@ -118,20 +144,42 @@ def main(argv: list[str] | None = None) -> int:
             children.stop_all_but(mock)
             for db in reversed(databases):
                 db.close()
-    out: list[LimitsInstructions] = []
-    for kind in bodies:
-        plain, limits = counts[("plain", kind)], counts[("limits", kind)]
-        cost = (statistics.median(limits) / statistics.median(plain) - 1) * 100
-        out.append(LimitsInstructions(kind, plain, limits, cost, redis_cpu.get(kind, []), redis_calls.get(kind, [])))
+
+    def cost(name: str, kind: str) -> float | None:
+        part, plain = counts.get((name, kind)), counts[("plain", kind)]
+        return (statistics.median(part) / statistics.median(plain) - 1) * 100 if part else None
+
+    def shown(values: list[float]) -> str:
+        return "/".join(f"{v / 1000:,.0f}k" for v in values)
+
+    out = [
+        LimitsInstructions(
+            kind,
+            counts[("plain", kind)],
+            counts[("limits", kind)],
+            cost("limits", kind) or 0.0,
+            redis_cpu.get(kind, []),
+            redis_calls.get(kind, []),
+            counts.get(("leases", kind), []),
+            cost("leases", kind),
+            counts.get(("rates", kind), []),
+            cost("rates", kind),
+        )
+        for kind in bodies
+    ]
     print("\ninstructions per request (callgrind, the serving process), leases + rate limits vs plain gateway:")
     for r in out:
-        shown = "/".join(f"{v / 1000:,.0f}k" for v in r.limits), "/".join(f"{v / 1000:,.0f}k" for v in r.plain)
         cpu = "/".join(f"{v:.0f}" for v in r.redis_us_per_request)
         calls = "/".join(f"{v:.2f}" for v in r.redis_calls_per_request)
         print(
-            f"  {r.kind}: {shown[0]} vs {shown[1]} (+{r.cost_pct:.1f}%);"
+            f"  {r.kind}: {shown(r.limits)} vs {shown(r.plain)} (+{r.cost_pct:.1f}%);"
             f" redis CPU {cpu} us/request, {calls} scripts/request"
         )
+        if r.leases_cost_pct is not None and r.rates_cost_pct is not None:
+            print(
+                f"    leases alone {shown(r.leases)} (+{r.leases_cost_pct:.1f}%);"
+                f" rate limits alone {shown(r.rates)} (+{r.rates_cost_pct:.1f}%)"
+            )
     path = _WORKDIR / "limits-instructions.json"
     path.write_bytes(msgspec.json.format(msgspec.json.encode(out)))
     print(f"results: {path.relative_to(_REPO)}")

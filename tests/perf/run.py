@@ -284,7 +284,7 @@ def _run_targets(
     # "gateway-limits": budget leases (org and key hard budgets, far from the limit) and rate
     # limits on the key and the organization, shared through Redis (bench_limits.py).
     databases: list[gateway_target.BenchDatabase] = []
-    hard = ["--budget-usd", "1000000", "--hard-limit"]
+    hard = list(bench_limits.HARD_BUDGET)
     # With --baseline, each gateway target is preceded by the same target on the other checkout,
     # so both are measured minutes apart under the same harness ("baseline" = that checkout).
     plan: list[tuple[str, list[str], str]] = []
