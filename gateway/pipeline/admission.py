@@ -10,8 +10,9 @@ The steps are the rate limits (per key, user and organization) and the budget (a
 reservation or a lease). To add one, write a class with ``name``, ``applies`` and ``acquire``
 returning a ``Hold``, and put it in the tuple ``build_admission`` returns, in the order the
 steps must run (cheap, local checks first). ``applies`` says from the principal alone
-whether the step can hold or refuse anything; when no step applies (a caller with no limit
-and no hard budget, the common case) the pipeline skips admission altogether. A step must
+whether the step can hold or refuse anything. Admission runs only the steps that apply (worked
+out once per principal object), and when none does (a caller with no limit and no hard budget,
+the common case) the pipeline skips admission altogether. A step must
 not do I/O on the common path; keep shared state in Redis or PostgreSQL as the
 architecture says.
 """
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.auth.memo import PerPrincipal
 from gateway.auth.principal import Principal
 from gateway.policy.budget import BudgetGuard, BudgetTicket
 from gateway.policy.request import CallOutcome, PolicyRequest
@@ -105,16 +107,25 @@ class Admission:
 
     def __init__(self, steps: Sequence[AdmissionStep]) -> None:
         self.steps = tuple(steps)
+        # The steps that apply to a principal, in order, worked out once per principal object.
+        self._applying = PerPrincipal(self._steps_for)
+
+    def _steps_for(self, principal: Principal) -> tuple[AdmissionStep, ...]:
+        return tuple(step for step in self.steps if step.applies(principal))
 
     def needed(self, principal: Principal) -> bool:
         """Whether any step applies to ``principal`` (else ``admit`` would hold nothing)."""
-        return any(step.applies(principal) for step in self.steps)
+        return bool(self._applying.get(principal))
 
     async def admit(self, req: PolicyRequest) -> list[Hold]:
-        """Run every step; on a refusal release what earlier steps took, then re-raise."""
+        """Run the steps that apply; on a refusal release what earlier steps took, then re-raise.
+
+        A step that does not apply to the caller is not run: it could neither hold nor refuse
+        anything (rate limits but no hard budget, say, cost no budget step).
+        """
         holds: list[Hold] = []
         try:
-            for step in self.steps:
+            for step in self._applying.get(req.principal):
                 hold = await step.acquire(req)
                 if hold is not None:
                     holds.append(hold)

@@ -3,22 +3,26 @@
 The pipeline skips admission when no step ``applies``; a step that said no while its guard
 would have held something would let a limited caller through unchecked. So each step's
 ``applies`` is checked against what its guard actually scopes, over every combination of
-limits and budgets at the key, user and organization levels.
+limits and budgets at the key, user and organization levels. ``admit`` likewise runs only the
+steps that apply.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import msgspec
 
 from gateway.auth.memo import PerPrincipal
 from gateway.auth.principal import Limits, OrgPolicy, Principal
+from gateway.config import ModelEntry
 from gateway.limits.guard import RateLimitGuard, scope_limits
 from gateway.limits.local import LocalLimiter
 from gateway.metrics import Metrics
-from gateway.pipeline.admission import Admission, BudgetStep
+from gateway.pipeline.admission import Admission, BudgetStep, Hold
 from gateway.policy.lease_guard import _scopes
+from gateway.policy.request import PolicyRequest
 
 
 def _principal(org_budget: bool, hard: bool, org_rpm: bool, user: Limits, key: Limits, has_key: bool) -> Principal:
@@ -85,6 +89,40 @@ def test_admission_is_needed_when_any_step_applies() -> None:
     assert admission.needed(_principal(True, True, False, Limits(), Limits(), False))
     # A key's budget counts only when the caller came with that key.
     assert not admission.needed(_principal(False, False, False, Limits(), Limits(monthly_budget_millicents=1), False))
+
+
+class _Step:
+    """A step that applies only to one user, and records whom it was asked to admit."""
+
+    name = "recording"
+
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+        self.admitted: list[str] = []
+
+    def applies(self, principal: Principal) -> bool:
+        return principal.user_id == self.user_id
+
+    async def acquire(self, req: PolicyRequest) -> Hold | None:
+        self.admitted.append(req.principal.user_id)
+        return None
+
+
+def test_admit_runs_only_the_steps_that_apply() -> None:
+    first, second = _Step("u1"), _Step("u2")
+    admission = Admission((first, second))
+    u1 = _principal(False, False, False, Limits(), Limits(), True)
+    u2 = msgspec.structs.replace(u1, user_id="u2")
+    nobody = msgspec.structs.replace(u1, user_id="u3")
+    entry = ModelEntry(id="m", provider="openai", tier="basic", upstream="m")
+
+    def request(p: Principal) -> PolicyRequest:
+        return PolicyRequest("r", "", p, entry, 2, 10)
+
+    for p in (u1, u2, u2, nobody):
+        assert asyncio.run(admission.admit(request(p))) == []
+    assert (first.admitted, second.admitted) == (["u1"], ["u2", "u2"])
+    assert [admission.needed(p) for p in (u1, u2, nobody)] == [True, True, False]
 
 
 def test_per_principal_derives_once_per_principal_object() -> None:
