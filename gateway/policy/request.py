@@ -1,6 +1,6 @@
 """What policy sees of a model call: a small typed request, not the pipeline's whole context.
 
-Admission steps (budgets, and rate limits next) take a ``PolicyRequest``, so policy code
+Admission steps (the budget and the rate limits) take a ``PolicyRequest``, so policy code
 depends on neither the pipeline nor the services container. Both types are built once per
 admitted call, so they are msgspec Structs: a frozen dataclass's ``__init__`` (an
 ``object.__setattr__`` per field) costs several times more.

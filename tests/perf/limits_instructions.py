@@ -87,33 +87,29 @@ def main(argv: list[str] | None = None) -> int:
         client = redis.Redis.from_url(redis_url, socket_timeout=5)
         try:
             cg = _WORKDIR / "callgrind"
+            hard = list(bench_limits.HARD_BUDGET)
+            # Each variant: the org's budget at bootstrap, and the rest of its options.
+            plan: dict[str, tuple[list[str] | None, bench_limits.LimitsOptions]] = {
+                "plain": (None, {}),
+                "limits": (hard, bench_limits.gateway_options(redis_url)),
+            }
+            if a.split:
+                plan["leases"] = (hard, bench_limits.gateway_options(redis_url, rates=False))
+                plan["rates"] = (None, bench_limits.gateway_options(redis_url, budget=False))
             started = {
-                "plain": instructions.start(children, databases, mock_port, server, _REPO, cg, name="gateway-plain"),
-                "limits": instructions.start(
+                name: instructions.start(
                     children,
                     databases,
                     mock_port,
                     server,
                     _REPO,
                     cg,
-                    name="gateway-limits",
-                    bootstrap_args=list(bench_limits.HARD_BUDGET),
-                    **bench_limits.gateway_options(redis_url),
-                ),
+                    name=f"gateway-{name}",
+                    bootstrap_args=boot,
+                    **options,
+                )
+                for name, (boot, options) in plan.items()
             }
-            if a.split:
-                for name, only in (("leases", {"rates": False}), ("rates", {"budget": False})):
-                    started[name] = instructions.start(
-                        children,
-                        databases,
-                        mock_port,
-                        server,
-                        _REPO,
-                        cg,
-                        name=f"gateway-{name}",
-                        bootstrap_args=list(bench_limits.HARD_BUDGET) if name == "leases" else None,
-                        **bench_limits.gateway_options(redis_url, **only),
-                    )
 
             def around(name: str, kind: str) -> Callable[[int], None]:
                 cpu0, calls0 = _redis_totals(client)
