@@ -139,11 +139,20 @@ class WriteQueue:
 
     async def _run(self) -> None:
         while not self._stopping:
-            with contextlib.suppress(TimeoutError):
+            woken = True
+            try:
                 await asyncio.wait_for(self._wakeup.wait(), self._interval)
+            except TimeoutError:
+                woken = False
             self._wakeup.clear()
-            while self._items:
-                await self._flush_once()
+            # One batch per interval: what arrives while a batch is being written waits for
+            # the next tick, so under load a batch holds an interval's records, not the few
+            # of one round trip (each batch costs its statements and a commit). A wake-up (a
+            # full queue, ``wait_idle``) writes what was queued when it came; a full batch
+            # still waiting is written at once.
+            due = len(self._items) if woken else 1
+            while self._items and (due > 0 or len(self._items) >= self._batch_max):
+                due -= await self._flush_once()
             if not self._items:
                 self._idle.set()
             now = time.monotonic()
@@ -155,10 +164,11 @@ class WriteQueue:
         n = min(len(self._items), self._batch_max)
         return [self._items.popleft() for _ in range(n)]
 
-    async def _flush_once(self) -> None:
+    async def _flush_once(self) -> int:
+        """Write (or spool) one batch; how many records it took."""
         batch = self._take()
         if not batch:
-            return
+            return 0
         started = time.perf_counter()
         try:
             await self._write(batch)
@@ -175,6 +185,7 @@ class WriteQueue:
         else:
             self._metrics.flush_seconds.observe(time.perf_counter() - started)
             self._metrics.written_records.inc(len(batch))
+        return len(batch)
 
     async def _write_one_by_one(self, batch: Sequence[Record]) -> None:
         rejected: list[Record] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -143,3 +144,32 @@ async def test_drain_at_shutdown_writes_what_is_queued(
         q.put(usage(org))
     await q.drain()
     assert count(db_url) == 4
+
+
+async def test_records_that_arrive_during_a_write_wait_for_the_next_tick(
+    db_url: str, org: accounts.BootstrapResult, good_pool: AsyncConnectionPool[Any], tmp_path: Path
+) -> None:
+    """Under load a batch holds an interval's records, not the few that came in during one write."""
+    sizes: list[int] = []
+    q = WriteQueue(good_pool, tmp_path, Metrics(), flush_interval_s=0.5)
+
+    async def hook(conn: Any, rows: Any) -> None:
+        sizes.append(len(rows))
+        if len(sizes) == 1:
+            q.put(usage(org))  # arrives while the first batch is being written
+
+    q.add_hook(hook)
+    q.start()
+    q.put(usage(org))
+    for _ in range(200):  # the first tick writes the first record
+        if sizes:
+            break
+        await asyncio.sleep(0.01)
+    assert sizes == [1]
+    q.put(usage(org))  # arrives before the next tick: it joins the one that came during the write
+    await asyncio.sleep(0.05)
+    assert sizes == [1]
+    await q.wait_idle()
+    assert sizes == [1, 2]
+    assert count(db_url) == 3
+    await q.drain()
