@@ -19,9 +19,11 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 
+from tests.perf.procs import cores_busy, cpu_seconds
 from tests.perf.results import LoadResult, Scenario
 
 _WRK_MARK = "WRKJSON "
@@ -96,8 +98,17 @@ def _wrk_once(wrk: str, scenario: Scenario, seconds: int, script: Path, cores: f
     return _run(cmd, cores, seconds + scenario.timeout_s + _SLACK_S)
 
 
-def run_wrk(wrk: str, scenario: Scenario, workdir: Path, cores: frozenset[int] | None) -> LoadResult:
-    """Warm up, then measure ``scenario`` with one ``wrk`` thread."""
+class Watch(NamedTuple):
+    """The serving process (and its cores) whose CPU a load reports per request."""
+
+    pid: int
+    cores: frozenset[int] | None
+
+
+def run_wrk(
+    wrk: str, scenario: Scenario, workdir: Path, cores: frozenset[int] | None, watch: Watch | None = None
+) -> LoadResult:
+    """Warm up, then measure ``scenario`` with one ``wrk`` thread (and ``watch``'s CPU, if given)."""
     workdir.mkdir(parents=True, exist_ok=True)
     body = workdir / "body.json"
     body.write_bytes(scenario.body)
@@ -106,7 +117,11 @@ def run_wrk(wrk: str, scenario: Scenario, workdir: Path, cores: frozenset[int] |
     script.write_text(_LUA.format(body=body, headers=headers, mark=_WRK_MARK))
     if scenario.warmup_s > 0:
         _wrk_once(wrk, scenario, max(1, math.ceil(scenario.warmup_s)), script, cores)
+    cpu0 = cpu_seconds(watch.pid) if watch else 0.0
+    busy0 = cores_busy(watch.cores) if watch and watch.cores else (0, 0)
     out = _wrk_once(wrk, scenario, max(1, math.ceil(scenario.duration_s)), script, cores)
+    cpu1 = cpu_seconds(watch.pid) if watch else 0.0
+    busy1 = cores_busy(watch.cores) if watch and watch.cores else (0, 0)
     line = next((ln for ln in out.splitlines() if ln.startswith(_WRK_MARK)), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary: {out[-500:]}")
@@ -122,6 +137,8 @@ def run_wrk(wrk: str, scenario: Scenario, workdir: Path, cores: frozenset[int] |
         rate=ok / seconds if seconds else 0.0,
         p50_ms=s.p50_us / 1000.0 if ok else None,
         p99_ms=s.p99_us / 1000.0 if ok else None,
+        server_cpu_us=(cpu1 - cpu0) * 1e6 / ok if watch and ok else None,
+        server_busy=(busy1[0] - busy0[0]) / (busy1[1] - busy0[1]) if busy1[1] > busy0[1] else None,
     )
 
 
@@ -135,11 +152,18 @@ def run_python(scenario: Scenario, workdir: Path, cores: frozenset[int] | None) 
     return msgspec.json.decode(out.strip().splitlines()[-1], type=LoadResult)
 
 
-def measure(scenario: Scenario, workdir: Path, cores: frozenset[int] | None, *, use_wrk: bool = True) -> LoadResult:
-    """Measure ``scenario`` with ``wrk`` when allowed and installed, else with Python."""
+def measure(
+    scenario: Scenario,
+    workdir: Path,
+    cores: frozenset[int] | None,
+    *,
+    use_wrk: bool = True,
+    watch: Watch | None = None,
+) -> LoadResult:
+    """Measure ``scenario`` with ``wrk`` when allowed and installed, else with Python (no ``watch``)."""
     wrk = wrk_path() if use_wrk else None
     if wrk is not None:
-        return run_wrk(wrk, scenario, workdir, cores)
+        return run_wrk(wrk, scenario, workdir, cores, watch)
     return run_python(scenario, workdir, cores)
 
 

@@ -199,3 +199,28 @@ def peak_rss_mb(root: int) -> float | None:
                 seen = True
                 break
     return total_kb / 1024.0 if seen else None
+
+
+def cpu_seconds(root: int) -> float:
+    """CPU time (user + system) used so far by ``root`` and its live descendants, in seconds."""
+    ticks = 0
+    for pid in _descendants(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cores_busy(cores: frozenset[int]) -> tuple[int, int]:
+    """(busy, total) clock ticks of ``cores`` so far, from /proc/stat (for a busy fraction between two reads)."""
+    busy = total = 0
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in cores:
+            continue
+        ticks = [int(v) for v in values]
+        total += sum(ticks[:8])  # user nice system idle iowait irq softirq steal
+        busy += sum(ticks[:8]) - ticks[3] - ticks[4]
+    return busy, total

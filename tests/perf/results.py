@@ -33,6 +33,11 @@ class LoadResult(msgspec.Struct):
     p99_ms: float | None
     ttft_p50_ms: float | None = None
     ttft_p99_ms: float | None = None
+    # The serving process during the measured part (wrk loads given a ``Watch``): its CPU time
+    # (user + system) per completed request, and how busy its cores were (0-1). When the
+    # cores are saturated, CPU per request is what bounds the rate, and it moves less.
+    server_cpu_us: float | None = None
+    server_busy: float | None = None
 
     @property
     def error_count(self) -> int:

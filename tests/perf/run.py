@@ -30,7 +30,7 @@ from types import FrameType
 import msgspec
 
 from tests.perf import bench_limits, gateway_target, litellm_peer
-from tests.perf.loadgen import measure, run_python, wrk_path
+from tests.perf.loadgen import Watch, measure, run_python, wrk_path
 from tests.perf.procs import Child, Children, free_port, peak_rss_mb, wait_http_ok
 from tests.perf.report import goals, ratios, render
 from tests.perf.results import LoadResult, Report, Scenario, TargetResult, median_interval
@@ -80,9 +80,19 @@ def _bodies(model: str) -> tuple[bytes, bytes]:
 
 
 def _measure(
-    t: Target, dialect: str, opts: Options, cores: frozenset[int] | None, *, full: bool = True, latency: bool = True
+    t: Target,
+    dialect: str,
+    opts: Options,
+    cores: frozenset[int] | None,
+    *,
+    full: bool = True,
+    latency: bool = True,
+    watch: Watch | None = None,
 ) -> TargetResult:
-    """Run the four loads against one target; a failing load is recorded, the others still run."""
+    """Run the four loads against one target; a failing load is recorded, the others still run.
+
+    ``watch``: the target's process, whose CPU per request the throughput loads report.
+    """
     path, model, extra = _DIALECTS[dialect]
     plain, stream = _bodies(model)
     url = t.base_url + path
@@ -101,7 +111,7 @@ def _measure(
         try:
             if python:
                 return run_python(s, workdir, cores)
-            return measure(s, workdir, cores, use_wrk=opts.use_wrk)
+            return measure(s, workdir, cores, use_wrk=opts.use_wrk, watch=watch if conns > 1 else None)
         except Exception as exc:  # noqa: BLE001 - one failed load must not lose the others
             errors.append(f"{conns}-conn {'stream' if body is stream else 'json'}: {exc}")
             return None
@@ -262,7 +272,7 @@ def _run_targets(
             live.append((target, pid))
             return
         for d in opts.dialects:
-            r = _measure(target, d, opts, harness)
+            r = _measure(target, d, opts, harness, watch=Watch(pid, server))
             _added(r, direct.get(d))
             r.peak_rss_mb = peak_rss_mb(pid)
             results.append(r)
@@ -324,7 +334,7 @@ def _run_targets(
             if databases:
                 notes.append(f"usage rows {name} wrote to PostgreSQL: {databases[-1].usage_rows()}")
         if live:
-            results.extend(_rounds(live, opts, harness, direct, notes))
+            results.extend(_rounds(live, opts, server, harness, direct, notes))
             children.stop_all_but(mock, redis_child)
             for database, (t, _) in zip(databases, [x for x in live if x[0].name != "floor"], strict=False):
                 notes.append(f"usage rows {t.name} wrote to PostgreSQL: {database.usage_rows()}")
@@ -353,6 +363,7 @@ def _run_targets(
 def _rounds(
     live: list[tuple[Target, int]],
     opts: Options,
+    server: frozenset[int] | None,
     harness: frozenset[int] | None,
     direct: dict[str, TargetResult],
     notes: list[str],
@@ -367,9 +378,9 @@ def _rounds(
     for round_ in range(opts.rounds):
         order = live[round_ % len(live) :] + live[: round_ % len(live)]
         print(f"round {round_ + 1}/{opts.rounds}: {', '.join(t.name for t, _ in order)}", flush=True)
-        for target, _pid in order:
+        for target, pid in order:
             for d in opts.dialects:
-                r = _measure(target, d, opts, harness, latency=False)
+                r = _measure(target, d, opts, harness, latency=False, watch=Watch(pid, server))
                 if r.rps is not None:
                     rps.setdefault((target.name, d), []).append(r.rps)
                 if r.sps is not None:
@@ -414,7 +425,30 @@ def _paired(
                     f"{target} / {base} [{d}] {kind}, paired by round: median {m[0]:.2f}x"
                     f" (95% interval {m[1]:.2f}-{m[2]:.2f}; rounds {shown})"
                 )
+                cpu = _cpu_note(target, base, d, kind, a, b)
+                if cpu:
+                    out.append(cpu)
     return out
+
+
+def _cpu_note(target: str, base: str, dialect: str, kind: str, a: list[LoadResult], b: list[LoadResult]) -> str | None:
+    """The pair's CPU per request of the serving process, as the rate it allows (base CPU / target CPU).
+
+    Paired by round like the rates. It is what bounds the rate when the server's core is
+    saturated (its busy fraction is shown), and it moves less than the rate between rounds.
+    """
+    pairs = [(x, y) for x, y in zip(a, b, strict=False) if x.server_cpu_us and y.server_cpu_us]
+    cpu = [(x.server_cpu_us or 0.0, y.server_cpu_us or 0.0) for x, y in pairs]
+    m = median_interval([base_us / us for us, base_us in cpu])
+    if m is None:
+        return None
+    us = ", ".join(f"{t:.0f}/{b:.0f}" for t, b in cpu)
+    busy = [v.server_busy for x, y in pairs for v in (x, y) if v.server_busy is not None]
+    shown = f"; server core busy {min(busy):.0%}-{max(busy):.0%}" if busy else ""
+    return (
+        f"{target} / {base} [{dialect}] {kind}, by CPU per request (user+sys, the serving process): "
+        f"median {m[0]:.2f}x (95% interval {m[1]:.2f}-{m[2]:.2f}; us per request by round {us}{shown})"
+    )
 
 
 def _median_load(loads: list[LoadResult]) -> LoadResult | None:
