@@ -97,6 +97,7 @@ class WriteQueue:
         metrics.queue_depth.set_function(self._items.__len__)
         self._stopping = False
         self._last_replay = 0.0
+        self._write_failed = False  # the last batch was spooled: the database is away
 
     @property
     def spool(self) -> Spool:
@@ -155,8 +156,11 @@ class WriteQueue:
                 due -= await self._flush_once()
             if not self._items:
                 self._idle.set()
+            # Replay once the database answers again: after a batch landed, or, with nothing
+            # live to write, as the probe. (While live batches are still being spooled, a
+            # replay would only wait out the pool timeout once more.)
             now = time.monotonic()
-            if now - self._last_replay >= self._replay_interval:
+            if (not self._write_failed or not self._items) and now - self._last_replay >= self._replay_interval:
                 self._last_replay = now
                 await self.replay_spool(max_files=20)
 
@@ -182,7 +186,9 @@ class WriteQueue:
             path = self._spool.write(batch)
             self._metrics.spooled_records.inc(len(batch))
             log.warning("write batch of %d spooled to %s: %s", len(batch), path, exc)
+            self._write_failed = True
         else:
+            self._write_failed = False
             self._metrics.flush_seconds.observe(time.perf_counter() - started)
             self._metrics.written_records.inc(len(batch))
         return len(batch)

@@ -173,3 +173,29 @@ async def test_records_that_arrive_during_a_write_wait_for_the_next_tick(
     assert sizes == [1, 2]
     assert count(db_url) == 3
     await q.drain()
+
+
+async def test_no_replay_is_tried_while_live_batches_are_being_spooled(
+    org: accounts.BootstrapResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replay during an outage would only wait out the pool timeout again, live records waiting."""
+    down = await _pool(DOWN_URL)
+    replays: list[int] = []
+    try:
+        q = WriteQueue(down, tmp_path, Metrics(), flush_interval_s=0.02, replay_interval_s=0.0, pool_timeout_s=0.1)
+        real = q.replay_spool
+
+        async def counted(max_files: int | None = None) -> int:
+            replays.append(len(q))
+            return await real(max_files)
+
+        monkeypatch.setattr(q, "replay_spool", counted)
+        q.start()
+        for _ in range(8):  # steady load: a record arrives during every failing write
+            q.put(usage(org))
+            await asyncio.sleep(0.12)
+        await q.drain()
+    finally:
+        await down.close(timeout=1)
+    assert len(Spool(tmp_path).files()) >= 4
+    assert all(pending == 0 for pending in replays)  # only ever as the probe, with nothing live queued
