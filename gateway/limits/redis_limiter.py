@@ -23,81 +23,75 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from gateway.limits.redis_pipe import RedisPipe, bulk, command
-from gateway.limits.windows import WINDOW_MS, ScopeLimits, Verdict
+from gateway.limits.windows import WINDOW_MS, ScopeLimits, Verdict, wait_ms
 
 # KEYS: 5 per scope (requests now, requests previous minute, tokens now, tokens previous,
 # in-flight set). ARGV: now_ms, elapsed_ms, ttl_ms, request_id, then rpm, tpm, parallel per scope.
-# Redis's cost is per call a script makes (a write with a number argument ~1 us): the four
-# counters of every scope are read with one MGET, and a counter gets its expiry once, from
-# the call that created it (INCR returned 1), not on every request. Lapsed slots (of a
-# crashed process) are dropped only when a set looks full: until then they cannot refuse
-# anything, and a set holds at most its limit plus what is in flight.
+# Redis's cost is per call a script makes (about 1 us each, besides the command) and per Lua
+# step, and one Redis serves every replica, so the script does only what must be atomic:
+# - one MGET reads every counter (an in-flight set's key, not a string, reads as nil);
+# - a counter gets its expiry once, from the call that created it (INCR returned 1);
+# - an in-flight set gets its expiry when it is created (it was empty) and again with the
+#   first request of each minute (the minute's counter was created), else on every request
+#   (a scope with a concurrency limit and no requests/min limit);
+# - lapsed slots (of a crashed process) are dropped only when a set looks full: until then
+#   they cannot refuse anything, and a set holds at most its limit plus what is in flight;
+# - the arithmetic that only describes the answer (remaining counts, when to retry) is the
+#   client's (``windows``): a refusal returns the two counts it weighed, not a wait.
+# Admitted: {1, rpm, requests remaining, tpm, tokens remaining} of the tightest scopes (-1: no
+# such limit). Refused: {0, scope index, kind (1 requests, 2 tokens, 3 concurrency), previous
+# minute's count, this minute's}.
 _SCRIPT = """
-local now = tonumber(ARGV[1])
 local elapsed = tonumber(ARGV[2])
-local ttl = tonumber(ARGV[3])
-local rid = ARGV[4]
-local window = 60000
+local keep = 1 - elapsed / 60000
 local n = #KEYS / 5
-local function weighted(prev, cur) return prev * (1 - elapsed / window) + cur end
-local function wait(prev, cur, room)
-  if weighted(prev, cur) <= room then return 0 end
-  if cur <= room and prev > 0 then
-    return math.max(1, math.ceil((1 - (room - cur) / prev) * window - elapsed))
-  end
-  local g = 0
-  if cur > 0 then g = 1 - room / cur end
-  return math.max(1, math.ceil((window - elapsed) + g * window))
-end
-local counters = {}
+local v = redis.call('MGET', unpack(KEYS))
+local lr, rr, lt, rt = -1, -1, -1, -1
+local busy = {}
 for i = 0, n - 1 do
-  local k = i * 5
-  counters[#counters + 1] = KEYS[k + 1]
-  counters[#counters + 1] = KEYS[k + 2]
-  counters[#counters + 1] = KEYS[k + 3]
-  counters[#counters + 1] = KEYS[k + 4]
-end
-local v = redis.call('MGET', unpack(counters))
-local best_r = {-1, -1, 0}
-local best_t = {-1, -1, 0}
-for i = 0, n - 1 do
-  local k = i * 5
-  local c = i * 4
-  local rpm = tonumber(ARGV[5 + i * 3])
-  local tpm = tonumber(ARGV[6 + i * 3])
-  local par = tonumber(ARGV[7 + i * 3])
+  local k, a = i * 5, 5 + i * 3
+  local rpm = tonumber(ARGV[a])
   if rpm > 0 then
-    local cur = tonumber(v[c + 1] or '0')
-    local prev = tonumber(v[c + 2] or '0')
-    local count = weighted(prev, cur)
-    if count + 1 > rpm then return {0, i, 1, wait(prev, cur, rpm - 1), 0, 0, 0, 0, 0, 0} end
+    local prev, cur = tonumber(v[k + 2]) or 0, tonumber(v[k + 1]) or 0
+    local count = prev * keep + cur
+    if count + 1 > rpm then return {0, i, 1, prev, cur} end
     local remaining = math.floor(rpm - count - 1)
-    if best_r[1] < 0 or remaining < best_r[1] then best_r = {remaining, rpm, window - elapsed} end
+    if rr < 0 or remaining < rr then lr, rr = rpm, remaining end
   end
+  local tpm = tonumber(ARGV[a + 1])
   if tpm > 0 then
-    local cur = tonumber(v[c + 3] or '0')
-    local prev = tonumber(v[c + 4] or '0')
-    local used = weighted(prev, cur)
-    if used >= tpm then return {0, i, 2, wait(prev, cur, tpm - 1), 0, 0, 0, 0, 0, 0} end
+    local prev, cur = tonumber(v[k + 4]) or 0, tonumber(v[k + 3]) or 0
+    local used = prev * keep + cur
+    if used >= tpm then return {0, i, 2, prev, cur} end
     local remaining = math.floor(tpm - used)
-    if best_t[1] < 0 or remaining < best_t[1] then best_t = {remaining, tpm, window - elapsed} end
+    if rt < 0 or remaining < rt then lt, rt = tpm, remaining end
   end
-  if par > 0 and redis.call('ZCARD', KEYS[k + 5]) >= par then
-    redis.call('ZREMRANGEBYSCORE', KEYS[k + 5], '-inf', now)
-    if redis.call('ZCARD', KEYS[k + 5]) >= par then return {0, i, 3, 1000, 0, 0, 0, 0, 0, 0} end
+  local par = tonumber(ARGV[a + 2])
+  if par > 0 then
+    local held = redis.call('ZCARD', KEYS[k + 5])
+    if held >= par then
+      redis.call('ZREMRANGEBYSCORE', KEYS[k + 5], '-inf', ARGV[1])
+      held = redis.call('ZCARD', KEYS[k + 5])
+      if held >= par then return {0, i, 3, 0, 0} end
+    end
+    busy[i] = held
   end
 end
+local ttl = tonumber(ARGV[3])
 for i = 0, n - 1 do
-  local k = i * 5
-  if tonumber(ARGV[5 + i * 3]) > 0 then
-    if redis.call('INCR', KEYS[k + 1]) == 1 then redis.call('PEXPIRE', KEYS[k + 1], 2 * window) end
+  local k, a = i * 5, 5 + i * 3
+  local fresh = true  -- a new minute for this scope's counter, or no counter to tell
+  if ARGV[a] ~= '0' then
+    fresh = redis.call('INCR', KEYS[k + 1]) == 1
+    if fresh then redis.call('PEXPIRE', KEYS[k + 1], 120000) end
   end
-  if tonumber(ARGV[7 + i * 3]) > 0 then
-    redis.call('ZADD', KEYS[k + 5], now + ttl, rid)
-    redis.call('PEXPIRE', KEYS[k + 5], ttl + window)
+  local held = busy[i]
+  if held then
+    redis.call('ZADD', KEYS[k + 5], tonumber(ARGV[1]) + ttl, ARGV[4])
+    if fresh or held == 0 then redis.call('PEXPIRE', KEYS[k + 5], ttl + 60000) end
   end
 end
-return {1, -1, 0, 0, best_r[2], best_r[1], best_r[3], best_t[2], best_t[1], best_t[3]}
+return {1, lr, rr, lt, rt}
 """
 
 # Settlement of many calls in one script call. KEYS: one per operation. ARGV: the token
@@ -227,9 +221,15 @@ class RedisLimiter:
         except NoScriptError:
             await self._load_scripts()
             r = await self._pipe.send(frame)
+        elapsed_ms = now_ms % WINDOW_MS
         if r[0]:
-            return Verdict(True, "", "", 0, r[4], r[5], r[6], r[7], r[8], r[9])
-        return Verdict(False, scopes[r[1]].scope, _KINDS[r[2]], r[3])
+            reset = WINDOW_MS - elapsed_ms
+            return Verdict(True, "", "", 0, r[1], r[2], reset, r[3], r[4], reset)
+        scope, kind = scopes[r[1]], r[2]
+        if kind == 3:
+            return Verdict(False, scope.scope, "parallel", 1000)
+        room = (scope.rpm if kind == 1 else scope.tpm) - 1
+        return Verdict(False, scope.scope, _KINDS[kind], wait_ms(r[3], r[4], elapsed_ms, room))
 
     def _settle_plan(
         self, key: tuple[Any, ...], scopes: Sequence[ScopeLimits], minute: int

@@ -4,7 +4,8 @@ Requests and tokens per minute use a sliding window counter: the count of the cu
 minute plus the previous minute's count weighted by how much of it still overlaps the
 last 60 seconds. Concurrency is a set of in-flight request ids with an expiry each (so a
 crashed process's slots come back). The types here are pure; the backends implement
-``check`` and ``release`` with exactly this arithmetic (the Redis one in Lua).
+``check`` and ``release`` with exactly this arithmetic (the Redis one counts in Lua; the
+wait a refusal reports is worked out here, by ``wait_ms``, for both).
 """
 
 from __future__ import annotations

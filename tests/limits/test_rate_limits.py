@@ -136,6 +136,29 @@ async def test_tokens_per_minute_count_what_settlement_reports(limiters: Factory
     assert not third.allowed and third.refused_kind == "tokens" and third.retry_after_ms > 0
 
 
+async def test_both_backends_give_the_same_answers_from_the_same_history(limiters: Factory) -> None:
+    """The same requests at the same (given) times: the same admissions, remaining counts,
+    resets and retry times from Redis as in process (the Redis script returns the counts it
+    weighed; the wait is worked out by ``windows``, as the local limiter does)."""
+    lim = limiters()
+    minute = _now() // 60_000 + 1000  # a minute of its own, far from the clock's
+    scopes = [ScopeLimits("key:same", rpm=10, tpm=500), ScopeLimits("org:same", rpm=20)]
+    for i in range(8):  # the previous minute: 8 requests, 300 tokens
+        assert (await lim.check(scopes, f"p{i}", minute * 60_000 + 1_000, 60_000)).allowed
+    await lim.release(scopes, "p0", 300, minute * 60_000 + 2_000)
+    at = (minute + 1) * 60_000 + 45_000  # a quarter of the previous minute still weighs in: 2 requests
+    verdicts = [await lim.check(scopes, f"n{i}", at, 60_000) for i in range(9)]
+    assert [v.allowed for v in verdicts] == [True] * 8 + [False]
+    first, refused = verdicts[0], verdicts[-1]
+    assert (first.limit_requests, first.remaining_requests, first.reset_requests_ms) == (10, 7, 15_000)
+    assert (first.limit_tokens, first.remaining_tokens, first.reset_tokens_ms) == (500, 425, 15_000)
+    assert (refused.refused_scope, refused.refused_kind) == ("key:same", "requests")
+    assert refused.retry_after_ms == wait_ms(8, 8, 45_000, 9) == 7_500  # 8 * (1 - f) + 8 <= 9 from f = 0.875
+    await lim.release(scopes, "n0", 500, at)
+    spent = await lim.check([ScopeLimits("key:same", tpm=500)], "t", at + 1, 60_000)
+    assert (spent.refused_kind, spent.retry_after_ms) == ("tokens", wait_ms(300, 500, 45_001, 499))
+
+
 def test_window_arithmetic() -> None:
     assert wait_ms(0, 10, 30_000, 10) == 0
     assert wait_ms(0, 10, 30_000, 9) == 30_000 + 6_000  # next window, until 10 * (1 - g) <= 9
