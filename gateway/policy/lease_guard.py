@@ -225,6 +225,9 @@ class LeaseBudgetGuard:
             if self._take_local(lease, x):
                 assert lease.lease_id is not None
                 return BudgetHold(lease.lease_id, s.scope, x)
+            # The lease ran short: the queued usage rows carry holds whose landing turns them
+            # into their (lower) actual cost, so land them now, not at the next tick.
+            self._queue.flush_soon()
             try:
                 async with self._pool.connection() as conn, conn.transaction():
                     grant = await take(

@@ -117,6 +117,11 @@ class WriteQueue:
         if len(self._items) >= self._batch_max:
             self._wakeup.set()
 
+    def flush_soon(self) -> None:
+        """Write what is queued now rather than at the next tick (e.g. rows whose landing frees
+        budget a lease is short of)."""
+        self._wakeup.set()
+
     def __len__(self) -> int:
         return len(self._items)
 
