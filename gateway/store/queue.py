@@ -1,8 +1,9 @@
 """One bounded in-process queue for every write the request path produces.
 
 ``put`` never blocks and never drops: when the queue is full the record goes straight to
-the disk spool. A single flusher task takes up to ``batch_max`` records at a time and
-lands them in one transaction. If the database is unreachable the batch is written to the
+the disk spool. A single flusher task takes up to ``batch_max`` records at a time, one
+batch per flush interval under load (``flush_soon`` asks for one now), and lands them in one
+transaction. If the database is unreachable the batch is written to the
 spool (one JSON-lines file per batch, fsync'ed) and replayed, oldest first, once the
 database answers again. ``drain`` (at shutdown) flushes what is queued, or spools it.
 """
