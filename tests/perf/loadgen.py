@@ -105,6 +105,13 @@ class Watch(NamedTuple):
     cores: frozenset[int] | None
 
 
+def _snapshot(watch: Watch | None) -> tuple[float, tuple[int, int]]:
+    """``watch``'s CPU seconds so far and its cores' (busy, total) ticks; zeros without one."""
+    if watch is None:
+        return 0.0, (0, 0)
+    return cpu_seconds(watch.pid), cores_busy(watch.cores) if watch.cores else (0, 0)
+
+
 def run_wrk(
     wrk: str, scenario: Scenario, workdir: Path, cores: frozenset[int] | None, watch: Watch | None = None
 ) -> LoadResult:
@@ -117,11 +124,9 @@ def run_wrk(
     script.write_text(_LUA.format(body=body, headers=headers, mark=_WRK_MARK))
     if scenario.warmup_s > 0:
         _wrk_once(wrk, scenario, max(1, math.ceil(scenario.warmup_s)), script, cores)
-    cpu0 = cpu_seconds(watch.pid) if watch else 0.0
-    busy0 = cores_busy(watch.cores) if watch and watch.cores else (0, 0)
+    cpu0, busy0 = _snapshot(watch)
     out = _wrk_once(wrk, scenario, max(1, math.ceil(scenario.duration_s)), script, cores)
-    cpu1 = cpu_seconds(watch.pid) if watch else 0.0
-    busy1 = cores_busy(watch.cores) if watch and watch.cores else (0, 0)
+    cpu1, busy1 = _snapshot(watch)
     line = next((ln for ln in out.splitlines() if ln.startswith(_WRK_MARK)), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary: {out[-500:]}")

@@ -35,7 +35,7 @@ class LoadResult(msgspec.Struct):
     ttft_p99_ms: float | None = None
     # The serving process during the measured part (wrk loads given a ``Watch``): its CPU time
     # (user + system) per completed request, and how busy its cores were (0-1). When the
-    # cores are saturated, CPU per request is what bounds the rate, and it moves less.
+    # cores are saturated, CPU per request (kernel time included) is what bounds the rate.
     server_cpu_us: float | None = None
     server_busy: float | None = None
 

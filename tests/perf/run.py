@@ -435,7 +435,7 @@ def _cpu_note(target: str, base: str, dialect: str, kind: str, a: list[LoadResul
     """The pair's CPU per request of the serving process, as the rate it allows (base CPU / target CPU).
 
     Paired by round like the rates. It is what bounds the rate when the server's core is
-    saturated (its busy fraction is shown), and it moves less than the rate between rounds.
+    saturated (its busy fraction is shown), and unlike callgrind's count it includes kernel time.
     """
     pairs = [(x, y) for x, y in zip(a, b, strict=False) if x.server_cpu_us and y.server_cpu_us]
     cpu = [(x.server_cpu_us or 0.0, y.server_cpu_us or 0.0) for x, y in pairs]
