@@ -94,20 +94,29 @@ end
 return {1, lr, rr, lt, rt}
 """
 
-# Settlement of many calls in one script call. KEYS: one per operation. ARGV: the token
-# keys' expiry (ms), then per operation a kind ("z": remove the member ARGV from the
-# in-flight set at KEYS[i]; "t": add ARGV tokens to the count at KEYS[i]) and its value.
-# A token count gets its expiry from the call that created it (the count equals what it added).
+# Settlement of a whole flush in one script call, aggregated by key: each in-flight set once
+# with every member to remove, each token count once with the sum to add. KEYS: the sets,
+# then the token counts. ARGV: the token counts' expiry (ms), the number of sets, then per
+# set its member count and members, then per token count what to add. A token count gets its
+# expiry from the call that created it (the count equals what it added).
 _SETTLE = """
 local expiry = tonumber(ARGV[1])
-for i = 1, #KEYS do
-  local kind = ARGV[i * 2]
-  local value = ARGV[i * 2 + 1]
-  if kind == 'z' then
-    redis.call('ZREM', KEYS[i], value)
-  elseif redis.call('INCRBY', KEYS[i], value) == tonumber(value) then
-    redis.call('PEXPIRE', KEYS[i], expiry)
+local sets = tonumber(ARGV[2])
+local a = 3
+for i = 1, sets do
+  local m = tonumber(ARGV[a])
+  local first = a + 1
+  while first <= a + m do
+    local last = math.min(first + 499, a + m)
+    redis.call('ZREM', KEYS[i], unpack(ARGV, first, last))
+    first = last + 1
   end
+  a = a + m + 1
+end
+for i = sets + 1, #KEYS do
+  local n = ARGV[a]
+  a = a + 1
+  if redis.call('INCRBY', KEYS[i], n) == tonumber(n) then redis.call('PEXPIRE', KEYS[i], expiry) end
 end
 return #KEYS
 """
@@ -144,7 +153,8 @@ class RedisLimiter:
         # (ttl, *scopes) -> the check frame's fixed parts, for the minute in _parts_minute.
         self._parts: dict[tuple[Any, ...], tuple[bytes, bytes, bytes]] = {}
         self._parts_minute = -1
-        self._plans: dict[tuple[Any, ...], tuple[list[bytes], list[bytes]]] = {}  # (minute, *scopes)
+        # id(scopes) -> (scopes, minute, slot set keys, token count keys): settlement's keys.
+        self._plans: dict[int, tuple[Sequence[ScopeLimits], int, list[bytes], list[bytes]]] = {}
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "gw:", timeout_s: float = 1.0, max_connections: int = 32) -> RedisLimiter:
@@ -232,47 +242,60 @@ class RedisLimiter:
         return Verdict(False, scope.scope, _KINDS[kind], wait_ms(r[3], r[4], elapsed_ms, room))
 
     def _settle_plan(
-        self, key: tuple[Any, ...], scopes: Sequence[ScopeLimits], minute: int
-    ) -> tuple[list[bytes], list[bytes]]:
+        self, scopes: Sequence[ScopeLimits], minute: int
+    ) -> tuple[Sequence[ScopeLimits], int, list[bytes], list[bytes]]:
         """A scope set's packed settlement keys in ``minute``: its slot sets, its token counts."""
         if len(self._plans) >= _CACHE_MAX:
             self._plans = {}
         p = self._prefix.encode()
-        slots = [bulk(b"%bc:%b" % (p, s.scope.encode())) for s in scopes if s.parallel]
-        counts = [bulk(b"%bt:%b:%d" % (p, s.scope.encode(), minute)) for s in scopes if s.tpm]
-        plan = self._plans[key] = (slots, counts)
+        slots = [b"%bc:%b" % (p, s.scope.encode()) for s in scopes if s.parallel]
+        counts = [b"%bt:%b:%d" % (p, s.scope.encode(), minute) for s in scopes if s.tpm]
+        plan = self._plans[id(scopes)] = (scopes, minute, slots, counts)
         return plan
 
     async def release_many(self, items: Sequence[tuple[Sequence[ScopeLimits], str, int, int]]) -> None:
         """Settle many requests in one script call: (scopes, request id, tokens, now_ms) each.
 
-        One command for the whole flush (the client's cost is per command and per argument;
-        a pipeline of ZREM/INCRBY/PEXPIRE per scope cost more than the check itself). The
-        keys of a scope set are packed once a minute; each entry of ``ops`` is one operation's
-        two arguments (kind and value), for the key at the same place in ``keys``.
+        One command for the whole flush, aggregated by key: a slot set's members go in one
+        ZREM, a token count's tokens in one INCRBY (the client's cost is per command and per
+        argument, and a flush at load holds hundreds of calls of the same few scopes). A scope
+        set's keys are packed once a minute, found by the identity of its sequence (the guard
+        keeps one per principal; the plan holds it, so its id is not reused while cached).
         """
-        keys: list[bytes] = []
-        ops: list[bytes] = []
+        members: dict[bytes, list[bytes]] = {}
+        tokens: dict[bytes, int] = {}
         plans = self._plans
-        for scopes, request_id, tokens, now_ms in items:
+        for scopes, request_id, n, now_ms in items:
             minute = now_ms // WINDOW_MS
-            key = (minute, *scopes)
-            slots, counts = plans.get(key) or self._settle_plan(key, scopes, minute)
+            plan = plans.get(id(scopes))
+            if plan is None or plan[0] is not scopes or plan[1] != minute:
+                plan = self._settle_plan(scopes, minute)
+            _, _, slots, counts = plan
             if slots:
-                rid = request_id.encode()
-                keys += slots
-                ops += [b"$1\r\nz\r\n$%d\r\n%b\r\n" % (len(rid), rid)] * len(slots)
-            if counts and tokens:
-                n = b"%d" % tokens
-                keys += counts
-                ops += [b"$1\r\nt\r\n$%d\r\n%b\r\n" % (len(n), n)] * len(counts)
-        if keys:
-            head = b"*%d\r\n$7\r\nEVALSHA\r\n%b%b" % (
-                4 + 3 * len(keys),  # EVALSHA sha numkeys, the keys, the expiry, two per operation
-                bulk(self._settle_sha),
-                bulk(b"%d" % len(keys)),
-            )
-            await self._eval(b"".join((head, *keys, _SETTLE_EXPIRY, *ops)))
+                rid = bulk(request_id.encode())
+                for key in slots:
+                    got = members.get(key)
+                    if got is None:
+                        members[key] = [rid]
+                    else:
+                        got.append(rid)
+            if n and counts:
+                for key in counts:
+                    tokens[key] = tokens.get(key, 0) + n
+        if not members and not tokens:
+            return
+        args: list[bytes] = [_SETTLE_EXPIRY, bulk(b"%d" % len(members))]
+        for rids in members.values():
+            args.append(bulk(b"%d" % len(rids)))
+            args += rids
+        args += [bulk(b"%d" % n) for n in tokens.values()]
+        keys = [bulk(k) for k in (*members, *tokens)]
+        head = b"*%d\r\n$7\r\nEVALSHA\r\n%b%b" % (
+            3 + len(keys) + len(args),
+            bulk(self._settle_sha),
+            bulk(b"%d" % len(keys)),
+        )
+        await self._eval(b"".join((head, *keys, *args)))
 
     async def release(self, scopes: Sequence[ScopeLimits], request_id: str, tokens: int, now_ms: int) -> None:
         await self.release_many([(scopes, request_id, tokens, now_ms)])

@@ -275,3 +275,34 @@ async def test_every_counter_and_slot_set_expires() -> None:
     finally:
         await lim.close()
         await _clean(prefix)
+
+
+async def test_one_flush_settles_many_calls_of_several_scope_sets_and_minutes() -> None:
+    """A flush is one script call aggregated by key: every slot goes back (more than one
+    ZREM's worth of members in one set), and each minute's token count gets the sum of what
+    that minute's calls used, whichever scope sets they came from."""
+    prefix = _prefix()
+    lim = RedisLimiter.from_url(REDIS_URL, prefix)
+    try:
+        minute = _now() // 60_000
+        at = minute * 60_000 + 1_000
+        shared = ScopeLimits("org:f", tpm=10**9, parallel=10_000)
+        one = [ScopeLimits("key:f1", tpm=10**9, parallel=10_000), shared]
+        two = [ScopeLimits("key:f2", rpm=10**6), shared]  # no own slot or token count
+        calls = [(one if i % 3 else two, f"r{i}") for i in range(1_200)]
+        for scopes, rid in calls:
+            assert (await lim.check(scopes, rid, at, 600_000)).allowed
+        r = lim._redis
+        assert await r.zcard(f"{prefix}c:org:f") == 1_200
+        items = [(s, rid, i + 1, at if i < 700 else at + 60_000) for i, (s, rid) in enumerate(calls)]
+        await lim.release_many(items)
+        assert not await r.exists(f"{prefix}c:org:f") and not await r.exists(f"{prefix}c:key:f1")
+        for name, picked in (("org:f", lambda s: True), ("key:f1", lambda s: s is one)):
+            for m, lo, hi in ((minute, 0, 700), (minute + 1, 700, 1_200)):
+                want = sum(i + 1 for i in range(lo, hi) if picked(calls[i][0]))
+                assert await r.get(f"{prefix}t:{name}:{m}") == str(want).encode(), (name, m)
+        assert not await r.exists(f"{prefix}t:key:f2:{minute}")
+        await lim.release_many([])  # nothing queued: nothing sent, no error
+    finally:
+        await lim.close()
+        await _clean(prefix)
