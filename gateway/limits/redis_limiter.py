@@ -150,8 +150,8 @@ class RedisLimiter:
         self._script_sha = sha1(_SCRIPT.encode()).hexdigest().encode()
         self._settle_sha = sha1(_SETTLE.encode()).hexdigest().encode()
         self._loading: asyncio.Task[None] | None = None
-        # (ttl, *scopes) -> the check frame's fixed parts, for the minute in _parts_minute.
-        self._parts: dict[tuple[Any, ...], tuple[bytes, bytes, bytes]] = {}
+        # id(scopes) -> (scopes, ttl, the check frame's fixed parts), for the minute in _parts_minute.
+        self._parts: dict[int, tuple[Sequence[ScopeLimits], int, bytes, bytes, bytes]] = {}
         self._parts_minute = -1
         # id(scopes) -> (scopes, minute, slot set keys, token count keys): settlement's keys.
         self._plans: dict[int, tuple[Sequence[ScopeLimits], int, list[bytes], list[bytes]]] = {}
@@ -194,8 +194,8 @@ class RedisLimiter:
             return await self._pipe.send(frame)
 
     def _pack_parts(
-        self, key: tuple[Any, ...], scopes: Sequence[ScopeLimits], ttl_ms: int, minute: int
-    ) -> tuple[bytes, bytes, bytes]:
+        self, scopes: Sequence[ScopeLimits], ttl_ms: int, minute: int
+    ) -> tuple[Sequence[ScopeLimits], int, bytes, bytes, bytes]:
         """A check frame's fixed parts: ``*N EVALSHA sha numkeys keys...``, the ttl, the limits."""
         if minute != self._parts_minute or len(self._parts) >= _CACHE_MAX:
             self._parts, self._parts_minute = {}, minute
@@ -214,14 +214,17 @@ class RedisLimiter:
             limits += (b"%d" % s.rpm, b"%d" % s.tpm, b"%d" % s.parallel)
         count = 3 + len(keys) + 4 + len(limits)
         start = (b"*%d\r\n" % count) + b"".join(map(bulk, (b"EVALSHA", self._script_sha, b"%d" % len(keys), *keys)))
-        parts = self._parts[key] = (start, bulk(b"%d" % ttl_ms), b"".join(map(bulk, limits)))
+        parts = self._parts[id(scopes)] = (scopes, ttl_ms, start, bulk(b"%d" % ttl_ms), b"".join(map(bulk, limits)))
         return parts
 
     async def check(self, scopes: Sequence[ScopeLimits], request_id: str, now_ms: int, ttl_ms: int) -> Verdict:
         minute = now_ms // WINDOW_MS
-        key = (ttl_ms, *scopes)
-        parts = self._parts.get(key) if minute == self._parts_minute else None
-        start, ttl, limits = parts or self._pack_parts(key, scopes, ttl_ms, minute)
+        # Found by the scope sequence's identity (the guard keeps one per principal; the entry
+        # holds it, so its id is not reused while cached): no tuple to build and hash per check.
+        parts = self._parts.get(id(scopes)) if minute == self._parts_minute else None
+        if parts is None or parts[0] is not scopes or parts[1] != ttl_ms:
+            parts = self._pack_parts(scopes, ttl_ms, minute)
+        _, _, start, ttl, limits = parts
         now, elapsed, rid = b"%d" % now_ms, b"%d" % (now_ms % WINDOW_MS), request_id.encode()
         frame = b"%b$%d\r\n%b\r\n$%d\r\n%b\r\n%b$%d\r\n%b\r\n%b" % (
             start, len(now), now, len(elapsed), elapsed, ttl, len(rid), rid, limits

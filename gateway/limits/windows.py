@@ -72,27 +72,37 @@ def format_reset(ms: int) -> str:
     """OpenAI's reset format: ``1s``, ``1.5s``, ``6m0s``, ``250ms``."""
     if ms < 1000:
         return f"{max(0, ms)}ms"
-    if ms < 60_000:  # the common case (a minute's window): integer arithmetic where it can
-        return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms / 1000:.1f}s"
+    if ms < 60_000:  # the common case (within a minute's window): integers only, tenths rounded
+        seconds, rest = divmod(ms, 1000)
+        tenths = (rest + 50) // 100
+        if tenths == 0:
+            return f"{seconds}s" if rest == 0 else f"{seconds}.0s"
+        return f"{seconds + 1}s" if tenths == 10 else f"{seconds}.{tenths}s"
     minutes, rest = divmod(round(ms / 1000), 60)
     return f"{minutes}m{rest}s"
 
 
 def headers_for(verdict: Verdict) -> dict[str, str]:
     """The ``x-ratelimit-*`` response headers a verdict calls for (none when no limit applies)."""
-    out: dict[str, str] = {}
-    reset = ""
-    if verdict.limit_requests >= 0:
+    limit_requests, limit_tokens = verdict.limit_requests, verdict.limit_tokens
+    if limit_requests >= 0:
         reset = format_reset(verdict.reset_requests_ms)
         remaining = verdict.remaining_requests
-        out["x-ratelimit-limit-requests"] = str(verdict.limit_requests)
-        out["x-ratelimit-remaining-requests"] = str(remaining) if remaining > 0 else "0"
-        out["x-ratelimit-reset-requests"] = reset
-    if verdict.limit_tokens >= 0:
-        if not reset or verdict.reset_tokens_ms != verdict.reset_requests_ms:  # both are the window's rest
+        out = {
+            "x-ratelimit-limit-requests": str(limit_requests),
+            "x-ratelimit-remaining-requests": str(remaining) if remaining > 0 else "0",
+            "x-ratelimit-reset-requests": reset,
+        }
+        if limit_tokens < 0:
+            return out
+        if verdict.reset_tokens_ms != verdict.reset_requests_ms:  # (both are the window's rest)
             reset = format_reset(verdict.reset_tokens_ms)
-        remaining = verdict.remaining_tokens
-        out["x-ratelimit-limit-tokens"] = str(verdict.limit_tokens)
-        out["x-ratelimit-remaining-tokens"] = str(remaining) if remaining > 0 else "0"
-        out["x-ratelimit-reset-tokens"] = reset
+    elif limit_tokens >= 0:
+        out, reset = {}, format_reset(verdict.reset_tokens_ms)
+    else:
+        return {}
+    remaining = verdict.remaining_tokens
+    out["x-ratelimit-limit-tokens"] = str(limit_tokens)
+    out["x-ratelimit-remaining-tokens"] = str(remaining) if remaining > 0 else "0"
+    out["x-ratelimit-reset-tokens"] = reset
     return out
