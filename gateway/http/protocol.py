@@ -35,15 +35,17 @@ from typing import Any
 
 import httptools
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from gateway.errors import GatewayError, HeadersTooLarge, RequestTimeout, UriTooLong
+from gateway.http.cycle import PackedHeadCycle, default_block
 from gateway.http.errors import error_body
 from gateway.settings import Settings
 
 # Scope keys shared with the proxy door (gateway.http.proxy_routes): the protocol marks every
-# request's scope as watched; a door that wants its request cancelled when the client leaves
+# request's scope as watched (served by this protocol: it also takes packed response heads,
+# gateway.http.cycle); a door that wants its request cancelled when the client leaves
 # puts the request's task under CANCEL_TASK; the protocol sets CLIENT_LEFT before cancelling it.
 WATCHED = "gateway.watched"
 CANCEL_TASK = "gateway.cancel_task"
@@ -82,6 +84,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._body_deadline = 0.0  # loop time by which the next body bytes must arrive
         self._watchdog: TimerHandle | None = None
         self._refused = False
+        # The server's default headers (date, server) as header lines, for packed heads; the
+        # list object is replaced once a second, so its identity says when to serialise anew.
+        self._defaults: list[tuple[bytes, bytes]] | None = None
+        self._defaults_block = b""
 
     # -- connection ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -165,6 +171,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._body_deadline = self.loop.time() + self._body_timeout
         super().on_headers_complete()
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        # Every cycle (including a pipelined one, started later) writes packed heads; the
+        # subclass adds no slots, so the object only changes class (uvicorn builds the cycle).
+        cycle.__class__ = PackedHeadCycle
+        defaults = cycle.default_headers
+        if defaults is not self._defaults:
+            self._defaults, self._defaults_block = defaults, default_block(defaults)
+        cycle.head_prefix = self._defaults_block  # type: ignore[attr-defined]
+        super()._start_asgi_task(cycle, app)
 
     # -- timeouts -----------------------------------------------------------------------
     def _watch(self) -> None:

@@ -18,6 +18,7 @@ from litestar import Litestar, asgi
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from gateway.errors import InvalidRequest, PayloadTooLarge
+from gateway.http.cycle import PACKED_HEAD, PACKED_LENGTH, pack_headers
 from gateway.http.protocol import CANCEL_TASK, CLIENT_LEFT, WATCHED
 from gateway.pipeline.codecs import ANTHROPIC_MESSAGES, CODECS, OPENAI_CHAT, Codec
 from gateway.pipeline.handle import handle
@@ -37,6 +38,9 @@ _READ_HEADERS = frozenset(
     )
 ) | frozenset(name.encode() for codec in CODECS.values() for name in codec.forwarded_headers)
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+# The same fixed headers as header lines, for this server's packed heads (gateway.http.cycle).
+_JSON_LINES = b"content-type: application/json\r\n"
+_SSE_LINES = b"".join(name + b": " + value + b"\r\n" for name, value in _SSE)
 
 
 def _body(data: bytes, more: bool = False) -> HTTPResponseBodyEvent:
@@ -51,10 +55,15 @@ def _start(status: int, fixed: list[tuple[bytes, bytes]], headers: dict[str, str
     }
 
 
+def _packed_start(status: int, lines: bytes, length: int | None) -> HTTPResponseStartEvent:
+    message: Any = {"type": "http.response.start", "status": status, PACKED_HEAD: lines, PACKED_LENGTH: length}
+    return message  # type: ignore[no-any-return]  # ASGI with this server's two extra keys
+
+
 class AsgiDoor:
     """The pipeline's ``Door`` over one ASGI HTTP connection."""
 
-    __slots__ = ("_receive", "_scope", "_send", "client_address", "headers", "started", "status")
+    __slots__ = ("_packs", "_receive", "_scope", "_send", "client_address", "headers", "started", "status")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._scope = scope
@@ -69,6 +78,8 @@ class AsgiDoor:
         # The peer address, for throttling failed authentication (issue 11).
         client = scope.get("client")
         self.client_address: str = str(client[0]) if client else "-"
+        # Served by the gateway's own protocol: response heads go packed (gateway.http.cycle).
+        self._packs = WATCHED in scope
 
     async def read_body(self, limit: int) -> bytes:
         announced = self.headers.get("content-length")
@@ -91,12 +102,20 @@ class AsgiDoor:
 
     async def respond(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.started, self.status = True, status
-        await self._send(_start(status, [_JSON, (b"content-length", str(len(body)).encode())], headers))
+        lines = pack_headers(headers) if self._packs else None
+        if lines is not None:
+            await self._send(_packed_start(status, _JSON_LINES + lines, len(body)))
+        else:
+            await self._send(_start(status, [_JSON, (b"content-length", str(len(body)).encode())], headers))
         await self._send(_body(body))
 
     async def open_stream(self, headers: dict[str, str]) -> None:
         self.started, self.status = True, 200
-        await self._send(_start(200, _SSE, headers))
+        lines = pack_headers(headers) if self._packs else None
+        if lines is not None:
+            await self._send(_packed_start(200, _SSE_LINES + lines, None))
+        else:
+            await self._send(_start(200, _SSE, headers))
 
     async def send(self, data: bytes) -> None:
         await self._send(_body(data, more=True))

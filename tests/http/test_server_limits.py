@@ -343,3 +343,51 @@ def test_limits_that_cannot_work_are_refused_at_start(name: str, value: str) -> 
     with pytest.raises(SettingsError, match="must be"):
         Settings.from_env({name: value})
     assert Settings.from_env({}).max_header_line_bytes == 8192  # nginx's large_client_header_buffers 4 8k
+
+
+def _chat(api_key: str, stream: bool, close: bool = False) -> bytes:
+    body = json.dumps(
+        {"model": "gpt-5.4-mini", "stream": stream, "messages": [{"role": "user", "content": "Say hi"}]}
+    ).encode()
+    return (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer "
+        + api_key.encode()
+        + b"\r\n"
+        + (b"Connection: close\r\n" if close else b"")
+        + b"Content-Length: %d\r\n\r\n" % len(body)
+        + body
+    )
+
+
+def test_a_proxy_answer_head_on_the_wire(served: Served) -> None:
+    """The packed head (gateway.http.cycle): one of each framing header, and keep-alive honoured."""
+    with served.connect() as sock:
+        for _ in range(2):  # the same connection serves the next request
+            sock.sendall(_chat(served.api_key, stream=False))
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += sock.recv(65536)
+            head = data.partition(b"\r\n\r\n")[0].decode("latin-1").lower().split("\r\n")
+            names = [line.split(":", 1)[0] for line in head[1:]]
+            assert head[0] == "http/1.1 200 ok"
+            for name in ("content-type", "content-length", "date", "server", "x-request-id", "x-gateway-model"):
+                assert names.count(name) == 1, head
+            assert "connection" not in names and "transfer-encoding" not in names
+            length = int(next(line.split(":", 1)[1] for line in head if line.startswith("content-length:")))
+            rest = data.partition(b"\r\n\r\n")[2]
+            while len(rest) < length:
+                rest += sock.recv(65536)
+            assert json.loads(rest[:length])["object"] == "chat.completion"
+        sock.sendall(_chat(served.api_key, stream=True, close=True))
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break  # the server closed, as asked
+            data += chunk
+        stream_head, _, chunked = data.partition(b"\r\n\r\n")
+        lines = stream_head.decode("latin-1").lower().split("\r\n")
+        assert "transfer-encoding: chunked" in lines and "connection: close" in lines
+        assert not any(line.startswith("content-length") for line in lines)
+        assert chunked.endswith(b"\r\n0\r\n\r\n") and b"data: [DONE]" in chunked
