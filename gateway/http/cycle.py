@@ -8,7 +8,9 @@ set), so the head cost more than the gateway's own rate-limit check.
 The proxy doors (``gateway.http.proxy_routes``) instead hand this cycle the head's header
 lines already written and checked (:func:`pack_headers`: one search over all names, one over
 all values), under :data:`PACKED_HEAD` in the ``http.response.start`` message, with the
-body's length under :data:`PACKED_LENGTH` (``None``: a stream, sent chunked). The cycle adds
+body's length under :data:`PACKED_LENGTH` (``None``: a stream, sent chunked) and, for a whole
+answer, the body itself under :data:`PACKED_BODY`: head and body then go out in one write (one
+system call instead of two) and no body message follows. The cycle adds
 the status line, the server's default headers (``date``, ``server``; serialised once per
 change, i.e. once a second) and ``connection: close`` when the connection ends; everything
 else about a response (keep-alive, ``HEAD``, 204/304, the content-length accounting, the
@@ -30,6 +32,7 @@ from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 # ``http.response.start`` keys this cycle reads (see the module docstring).
 PACKED_HEAD = "gateway.head"
 PACKED_LENGTH = "gateway.content_length"
+PACKED_BODY = "gateway.body"
 
 # A header name this path writes as is: lower-case token characters only (RFC 9110's tchar,
 # without upper case, since HTTP/1.1 heads are written in lower case as uvicorn does).
@@ -100,13 +103,15 @@ class PackedHeadCycle(RequestResponseCycle):
         if extra:  # a middleware added ASGI headers: let uvicorn write (and check) them all
             length = message.get(PACKED_LENGTH)
             framing = [] if length is None else [(b"content-length", b"%d" % length)]
-            plain: Any = {k: v for k, v in message.items() if k not in (PACKED_HEAD, PACKED_LENGTH)}
+            plain: Any = {k: v for k, v in message.items() if k not in (PACKED_HEAD, PACKED_LENGTH, PACKED_BODY)}
             plain["headers"] = [*_unpacked(block), *framing, *extra]
             await super().send(plain)
+            if PACKED_BODY in message:
+                await super().send({"type": "http.response.body", "body": message[PACKED_BODY], "more_body": False})
             return
-        self._write_head(message["status"], block, message.get(PACKED_LENGTH))
+        self._write_head(message["status"], block, message.get(PACKED_LENGTH), message.get(PACKED_BODY))
 
-    def _write_head(self, status: int, block: bytes, length: int | None) -> None:
+    def _write_head(self, status: int, block: bytes, length: int | None, body: bytes | None) -> None:
         self.response_started = True
         self.waiting_for_100_continue = False
         if self.access_log:
@@ -129,7 +134,19 @@ class PackedHeadCycle(RequestResponseCycle):
             self.chunked_encoding = True
             parts.append(b"transfer-encoding: chunked\r\n")
         parts.append(b"\r\n")
+        if body is None:
+            self.transport.write(b"".join(parts))
+            return
+        if length is None:
+            raise RuntimeError("a packed body needs its length (gateway.content_length)")
+        if self.scope["method"] != "HEAD":
+            if len(body) != self.expected_content_length:
+                longer = len(body) > self.expected_content_length
+                raise RuntimeError(f"Response content {'longer' if longer else 'shorter'} than Content-Length")
+            parts.append(body)
+        self.expected_content_length = 0
         self.transport.write(b"".join(parts))
+        self._complete()
 
     def _write_body(self, body: bytes, more_body: bool) -> None:
         if self.scope["method"] == "HEAD":
@@ -149,8 +166,11 @@ class PackedHeadCycle(RequestResponseCycle):
         if not more_body:
             if self.expected_content_length != 0:
                 raise RuntimeError("Response content shorter than Content-Length")
-            self.response_complete = True
-            self.message_event.set()
-            if not self.keep_alive:
-                self.transport.close()
-            self.on_response()
+            self._complete()
+
+    def _complete(self) -> None:
+        self.response_complete = True
+        self.message_event.set()
+        if not self.keep_alive:
+            self.transport.close()
+        self.on_response()

@@ -18,7 +18,7 @@ from litestar import Litestar, asgi
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from gateway.errors import InvalidRequest, PayloadTooLarge
-from gateway.http.cycle import PACKED_HEAD, PACKED_LENGTH, pack_headers
+from gateway.http.cycle import PACKED_BODY, PACKED_HEAD, PACKED_LENGTH, pack_headers
 from gateway.http.protocol import CANCEL_TASK, CLIENT_LEFT, WATCHED
 from gateway.pipeline.codecs import ANTHROPIC_MESSAGES, CODECS, OPENAI_CHAT, Codec
 from gateway.pipeline.handle import handle
@@ -55,9 +55,11 @@ def _start(status: int, fixed: list[tuple[bytes, bytes]], headers: dict[str, str
     }
 
 
-def _packed_start(status: int, lines: bytes, length: int | None) -> HTTPResponseStartEvent:
+def _packed_start(status: int, lines: bytes, length: int | None, body: bytes | None = None) -> HTTPResponseStartEvent:
     message: Any = {"type": "http.response.start", "status": status, PACKED_HEAD: lines, PACKED_LENGTH: length}
-    return message  # type: ignore[no-any-return]  # ASGI with this server's two extra keys
+    if body is not None:  # the whole answer in this one message (one write)
+        message[PACKED_BODY] = body
+    return message  # type: ignore[no-any-return]  # ASGI with this server's extra keys
 
 
 class AsgiDoor:
@@ -104,10 +106,10 @@ class AsgiDoor:
         self.started, self.status = True, status
         lines = pack_headers(headers) if self._packs else None
         if lines is not None:
-            await self._send(_packed_start(status, _JSON_LINES + lines, len(body)))
+            await self._send(_packed_start(status, _JSON_LINES + lines, len(body), body))
         else:
             await self._send(_start(status, [_JSON, (b"content-length", str(len(body)).encode())], headers))
-        await self._send(_body(body))
+            await self._send(_body(body))
 
     async def open_stream(self, headers: dict[str, str]) -> None:
         self.started, self.status = True, 200

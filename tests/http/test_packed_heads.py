@@ -18,7 +18,7 @@ import pytest
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from gateway.http.cycle import PACKED_HEAD, PACKED_LENGTH, PackedHeadCycle, default_block, pack_headers
+from gateway.http.cycle import PACKED_BODY, PACKED_HEAD, PACKED_LENGTH, PackedHeadCycle, default_block, pack_headers
 
 DEFAULTS = [(b"date", b"Mon, 07 Dec 2026 15:00:00 GMT"), (b"server", b"uvicorn")]
 RATE = {
@@ -142,6 +142,31 @@ def test_a_packed_head_writes_what_uvicorn_writes(case: str) -> None:
     assert (b"connection: close\r\n" in wire) is (not keep_alive)
 
 
+@pytest.mark.parametrize("keep_alive", [True, False])
+@pytest.mark.parametrize("method", ["POST", "HEAD"])
+def test_a_whole_answer_in_the_start_message_goes_out_in_one_write(method: str, keep_alive: bool) -> None:
+    body = b'{"id": "x", "object": "chat.completion"}'
+    expected = run(RequestResponseCycle, plain_start(200, JSON, RATE, len(body)), [(body, False)], method, keep_alive)
+    c, transport = cycle(PackedHeadCycle, method, keep_alive)
+    start = packed_start(200, JSON, RATE, len(body))
+    start[PACKED_BODY] = body
+    asyncio.run(c.send(start))
+    assert (b"".join(transport.written), c.response_complete, c.keep_alive, transport.closed) == expected
+    assert len(transport.written) == 1 and c.response_complete
+    with pytest.raises(RuntimeError, match="Unexpected ASGI message"):  # nothing may follow it
+        asyncio.run(c.send({"type": "http.response.body", "body": b"", "more_body": False}))
+
+
+def test_a_whole_answer_of_the_wrong_length_is_refused() -> None:
+    for body, message in ((b"abc", "longer"), (b"a", "shorter")):
+        c, transport = cycle(PackedHeadCycle, "POST", True)
+        start = packed_start(200, JSON, {}, 2)
+        start[PACKED_BODY] = body
+        with pytest.raises(RuntimeError, match=message):
+            asyncio.run(c.send(start))
+        assert not transport.written
+
+
 def test_headers_a_middleware_adds_are_written_too_as_uvicorn_writes_them() -> None:
     extra = [(b"Access-Control-Allow-Origin", b"*")]
     plain = plain_start(200, JSON, RATE, 2)
@@ -153,6 +178,8 @@ def test_headers_a_middleware_adds_are_written_too_as_uvicorn_writes_them() -> N
     got = run(PackedHeadCycle, packed, bodies, "POST", True)
     assert got == expected
     assert b"access-control-allow-origin: *\r\n" in got[0]
+    packed[PACKED_BODY] = b"{}"  # a whole answer too: the body follows uvicorn's way
+    assert run(PackedHeadCycle, packed, [], "POST", True) == expected
 
 
 def test_a_plain_start_message_still_goes_through_uvicorn() -> None:
