@@ -60,9 +60,10 @@ def pack_headers(headers: dict[str, str]) -> bytes | None:
     return ("\r\n".join(map(": ".join, headers.items())) + "\r\n").encode()
 
 
-def default_block(default_headers: list[tuple[bytes, bytes]]) -> bytes:
-    """The server's default headers as header lines (checked by uvicorn's config already)."""
-    return b"".join([name.lower() + b": " + value + b"\r\n" for name, value in default_headers])
+def header_lines(pairs: list[tuple[bytes, bytes]]) -> bytes:
+    """Fixed ASGI header pairs as header lines, unchecked: the server's default headers (checked
+    by uvicorn's config) and the doors' constant ones; done once, not per response."""
+    return b"".join([name.lower() + b": " + value + b"\r\n" for name, value in pairs])
 
 
 def _unpacked(block: bytes) -> list[tuple[bytes, bytes]]:

@@ -39,7 +39,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from gateway.errors import GatewayError, HeadersTooLarge, RequestTimeout, UriTooLong
-from gateway.http.cycle import PackedHeadCycle, default_block
+from gateway.http.cycle import PackedHeadCycle, header_lines
 from gateway.http.errors import error_body
 from gateway.settings import Settings
 
@@ -178,7 +178,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         cycle.__class__ = PackedHeadCycle
         defaults = cycle.default_headers
         if defaults is not self._defaults:
-            self._defaults, self._defaults_block = defaults, default_block(defaults)
+            self._defaults, self._defaults_block = defaults, header_lines(defaults)
         cycle.head_prefix = self._defaults_block  # type: ignore[attr-defined]
         super()._start_asgi_task(cycle, app)
 

@@ -18,7 +18,7 @@ from litestar import Litestar, asgi
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from gateway.errors import InvalidRequest, PayloadTooLarge
-from gateway.http.cycle import PACKED_BODY, PACKED_HEAD, PACKED_LENGTH, pack_headers
+from gateway.http.cycle import PACKED_BODY, PACKED_HEAD, PACKED_LENGTH, header_lines, pack_headers
 from gateway.http.protocol import CANCEL_TASK, CLIENT_LEFT, WATCHED
 from gateway.pipeline.codecs import ANTHROPIC_MESSAGES, CODECS, OPENAI_CHAT, Codec
 from gateway.pipeline.handle import handle
@@ -39,8 +39,8 @@ _READ_HEADERS = frozenset(
 ) | frozenset(name.encode() for codec in CODECS.values() for name in codec.forwarded_headers)
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 # The same fixed headers as header lines, for this server's packed heads (gateway.http.cycle).
-_JSON_LINES = b"content-type: application/json\r\n"
-_SSE_LINES = b"".join(name + b": " + value + b"\r\n" for name, value in _SSE)
+_JSON_LINES = header_lines([_JSON])
+_SSE_LINES = header_lines(_SSE)
 
 
 def _body(data: bytes, more: bool = False) -> HTTPResponseBodyEvent:

@@ -18,7 +18,7 @@ import pytest
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from gateway.http.cycle import PACKED_BODY, PACKED_HEAD, PACKED_LENGTH, PackedHeadCycle, default_block, pack_headers
+from gateway.http.cycle import PACKED_BODY, PACKED_HEAD, PACKED_LENGTH, PackedHeadCycle, header_lines, pack_headers
 
 DEFAULTS = [(b"date", b"Mon, 07 Dec 2026 15:00:00 GMT"), (b"server", b"uvicorn")]
 RATE = {
@@ -69,7 +69,7 @@ def cycle(kind: type[RequestResponseCycle], method: str, keep_alive: bool) -> tu
         on_response=lambda: None,
     )
     if isinstance(c, PackedHeadCycle):
-        c.head_prefix = default_block(DEFAULTS)
+        c.head_prefix = header_lines(DEFAULTS)
     return c, transport
 
 
@@ -85,8 +85,12 @@ def plain_start(status: int, fixed: list[tuple[bytes, bytes]], headers: dict[str
 def packed_start(status: int, fixed: list[tuple[bytes, bytes]], headers: dict[str, str], length: int | None) -> Any:
     lines = pack_headers(headers)
     assert lines is not None
-    fixed_lines = b"".join(k + b": " + v + b"\r\n" for k, v in fixed)
-    return {"type": "http.response.start", "status": status, PACKED_HEAD: fixed_lines + lines, PACKED_LENGTH: length}
+    return {
+        "type": "http.response.start",
+        "status": status,
+        PACKED_HEAD: header_lines(fixed) + lines,
+        PACKED_LENGTH: length,
+    }
 
 
 def run(
