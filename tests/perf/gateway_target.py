@@ -23,7 +23,7 @@ import msgspec
 import psycopg
 from psycopg import sql
 
-from tests.perf.procs import Child, Children, wait_http_ok
+from tests.perf.procs import Child, Children, free_port, wait_http_ok
 
 _CLI_TIMEOUT_S = 120.0
 _READY_TIMEOUT_S = 60.0
@@ -172,3 +172,13 @@ def start(
     child = children.start(name, cmd, cores=cores, env=env, cwd=cwd)
     wait_http_ok(child, "127.0.0.1", port, "/healthz", ready_timeout_s)
     return child, key
+
+
+def start_mock(children: Children, cores: frozenset[int] | None, cwd: Path) -> tuple[Child, int]:
+    """The mock upstream the gateways forward to, ready; its child and port."""
+    port = free_port()
+    mock = children.start(
+        "mock", [sys.executable, "-m", "tests.perf.mock_upstream", "--port", str(port)], cores=cores, cwd=cwd
+    )
+    wait_http_ok(mock, "127.0.0.1", port, "/health", 15)
+    return mock, port

@@ -24,7 +24,7 @@ import msgspec
 
 from tests.perf import bench_limits, gateway_target
 from tests.perf.loadgen import wrk_path
-from tests.perf.procs import Children, free_port, wait_http_ok
+from tests.perf.procs import Children, free_port
 
 _REPO = Path(__file__).resolve().parents[2]
 _WORKDIR = _REPO / ".gateway" / "bench" / "limits-cpu"
@@ -83,10 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     _WORKDIR.mkdir(parents=True, exist_ok=True)
     databases: list[gateway_target.BenchDatabase] = []
     with Children(_WORKDIR / "logs") as children:
-        mock_port = free_port()
-        mock_cmd = [sys.executable, "-m", "tests.perf.mock_upstream", "--port", str(mock_port)]
-        mock = children.start("mock", mock_cmd, cores=None, cwd=_REPO)
-        wait_http_ok(mock, "127.0.0.1", mock_port, "/health", 15)
+        mock, mock_port = gateway_target.start_mock(children, None, _REPO)
         own = bench_limits.start_redis(children, None)
         if own is None:
             print("limits cpu not measured: redis-server is not installed")

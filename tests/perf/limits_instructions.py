@@ -28,7 +28,7 @@ import msgspec
 import redis
 
 from tests.perf import bench_limits, gateway_target, instructions
-from tests.perf.procs import Children, free_port, wait_http_ok
+from tests.perf.procs import Children
 from tests.perf.run import _cores
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -78,10 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     redis_cpu: dict[str, list[float]] = {}
     redis_calls: dict[str, list[float]] = {}
     with Children(_WORKDIR / "logs") as children:
-        mock_port = free_port()
-        mock_cmd = [sys.executable, "-m", "tests.perf.mock_upstream", "--port", str(mock_port)]
-        mock = children.start("mock", mock_cmd, cores=harness, cwd=_REPO)
-        wait_http_ok(mock, "127.0.0.1", mock_port, "/health", 15)
+        mock, mock_port = gateway_target.start_mock(children, harness, _REPO)
         own = bench_limits.start_redis(children, None)
         redis_url = own[1] if own is not None else bench_limits.DEFAULT_REDIS
         client = redis.Redis.from_url(redis_url, socket_timeout=5)
