@@ -37,6 +37,7 @@ from gateway.http.proxy_routes import chat_completions, messages
 from gateway.http.second_opinion_route import second_opinion
 from gateway.limits.auth_throttle import AuthThrottle
 from gateway.limits.guard import RateLimitGuard
+from gateway.limits.leases import RateLeases
 from gateway.limits.local import LocalLimiter
 from gateway.limits.redis_limiter import RedisLimiter
 from gateway.metrics import Metrics
@@ -136,7 +137,7 @@ async def open_services(
     # Rate limits: shared through Redis when REDIS_URL is set, else per process.
     redis_limiter = RedisLimiter.from_url(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
     limits = RateLimitGuard(
-        redis_limiter if redis_limiter is not None else LocalLimiter(),
+        RateLeases(redis_limiter) if redis_limiter is not None else LocalLimiter(),
         m,
         failure_mode=settings.rate_limit_failure,
         slot_ttl_s=settings.upstream_timeout_s + 60.0,

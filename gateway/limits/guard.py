@@ -1,7 +1,8 @@
 """Rate limits as an admission step: requests/min, tokens/min and concurrency per key, user, org.
 
-``acquire`` (the pipeline's admission step) makes one backend call per model call (Redis:
-one script round trip) covering every scope that has a limit; a refusal is a
+``acquire`` (the pipeline's admission step) makes one backend call per model call covering
+every scope that has a limit (with Redis, ``RateLeases``: mostly no round trip, a script call
+when a lease runs out; in process, ``LocalLimiter``); a refusal is a
 ``RateLimited`` (429, ``Retry-After``). Releasing the hold does no I/O: the tokens the call
 really used and its concurrency slot are queued and sent in one pipeline per flush
 interval. When Redis cannot be reached, ``failure_mode`` decides: ``open`` admits (a
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 import redis
@@ -98,12 +99,14 @@ class RateLimitGuard:
         failure_mode: str = "open",
         slot_ttl_s: float = 660.0,
         flush_interval_s: float = 0.05,
+        give_back_interval_s: float = 0.5,
     ) -> None:
         self._backend = backend
         self._metrics = metrics
         self._failure_mode = failure_mode
         self._slot_ttl_ms = int(slot_ttl_s * 1000)
         self._flush_s = flush_interval_s
+        self._give_back_s = give_back_interval_s
         self._pending: list[tuple[list[ScopeLimits], str, int, int]] = []
         self._wake = asyncio.Event()
         self._last_warning = 0.0
@@ -188,12 +191,31 @@ class RateLimitGuard:
             log.warning("rate-limit settlement not sent: %s", exc)
 
     async def run(self) -> None:
-        """Flush settlements until cancelled."""
+        """Flush settlements until cancelled (and, with quota leases, give back idle ones)."""
+        give_back = getattr(self._backend, "give_back", None)
+        if give_back is None:
+            await self._flush_loop()
+            return
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._flush_loop())
+            tasks.create_task(self._give_back_loop(give_back))
+
+    async def _flush_loop(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             await self.flush()
             await asyncio.sleep(self._flush_s)
+
+    async def _give_back_loop(self, give_back: Callable[[int], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(self._give_back_s)
+            try:
+                await give_back(_now_ms())
+            except _BACKEND_ERRORS as exc:
+                # Lost give-backs only make limits tighter, until the minute ends or the slots lapse.
+                self._metrics.child(self._metrics.limiter_failures, "settle").inc()
+                log.warning("rate-limit leases not given back: %s", exc)
 
     async def close(self) -> None:
         await self.flush()

@@ -121,11 +121,99 @@ end
 return #KEYS
 """
 
+# Quota leases (``gateway.limits.leases``): one call takes, for each scope of a request, a
+# slice of its minute's requests (counted at once) and of its concurrency slots (members
+# ``<lease>#<n>`` scored by their expiry), and reads the tokens it has used. KEYS: the same 5
+# per scope as the check. ARGV: now_ms, elapsed_ms, the slots' score (their expiry), the member
+# prefix, the divisor of spare room, the first member number; then per scope rpm, tpm,
+# parallel, requests needed, requests wanted besides, slots needed, slots wanted besides.
+# What is needed (the requests waiting in the process) is granted up to the room left, like
+# that many per-request checks; what is wanted besides (the process's recent rate) only while
+# the scope is far from its limit (three quarters of it spare), at most a 1/divisor share of
+# the spare room, so near the limit a lease is exactly the requests waiting. Refused: as the
+# check. Granted: {1, then per scope: requests granted, room left after them (rpm minus the
+# weighted count; -1 without a limit), tokens used (-1 without a limit), slots granted}.
+_LEASE = """
+local now = tonumber(ARGV[1])
+local keep = 1 - tonumber(ARGV[2]) / 60000
+local divisor = tonumber(ARGV[5])
+local n = #KEYS / 5
+local v = redis.call('MGET', unpack(KEYS))
+local out = {1}
+local gr, gc = {}, {}
+for i = 0, n - 1 do
+  local k, a = i * 5, 7 + i * 7
+  local rpm, tpm, par = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local g, room, used, c = 0, -1, -1, 0
+  if rpm > 0 then
+    local prev, cur = tonumber(v[k + 2]) or 0, tonumber(v[k + 1]) or 0
+    room = rpm - (prev * keep + cur)
+    local need = tonumber(ARGV[a + 3])
+    if need > 0 then
+      if room < 1 then return {0, i, 1, prev, cur} end
+      g = math.min(need, math.floor(room))
+      local spare = room - g
+      if spare * 4 >= rpm * 3 then g = g + math.min(tonumber(ARGV[a + 4]), math.floor(spare / divisor)) end
+    end
+  end
+  if tpm > 0 then
+    local prev, cur = tonumber(v[k + 4]) or 0, tonumber(v[k + 3]) or 0
+    used = prev * keep + cur
+    if used >= tpm then return {0, i, 2, prev, cur} end
+  end
+  local need = tonumber(ARGV[a + 5])
+  if par > 0 and need > 0 then
+    local held = redis.call('ZCARD', KEYS[k + 5])
+    if held + need > par then
+      redis.call('ZREMRANGEBYSCORE', KEYS[k + 5], '-inf', ARGV[1])
+      held = redis.call('ZCARD', KEYS[k + 5])
+      if held >= par then return {0, i, 3, 0, 0} end
+    end
+    c = math.min(need, par - held)
+    local spare = par - held - c
+    if spare * 4 >= par * 3 then c = c + math.min(tonumber(ARGV[a + 6]), math.floor(spare / divisor)) end
+  end
+  gr[i], gc[i] = g, c
+  out[#out + 1] = g
+  out[#out + 1] = math.floor(room - g)
+  out[#out + 1] = math.floor(used)
+  out[#out + 1] = c
+end
+local score, seq = ARGV[3], tonumber(ARGV[6])
+for i = 0, n - 1 do
+  local k = i * 5
+  if gr[i] > 0 and redis.call('INCRBY', KEYS[k + 1], gr[i]) == gr[i] then
+    redis.call('PEXPIRE', KEYS[k + 1], 120000)
+  end
+  if gc[i] > 0 then
+    local z = {}
+    for j = 1, gc[i] do
+      z[#z + 1] = score
+      z[#z + 1] = ARGV[4] .. '#' .. string.format('%d', seq)
+      seq = seq + 1
+    end
+    redis.call('ZADD', KEYS[k + 5], unpack(z))
+    redis.call('PEXPIRE', KEYS[k + 5], tonumber(score) - now + 60000)
+  end
+end
+return out
+"""
+
 _KINDS = {1: "requests", 2: "tokens", 3: "parallel"}
 _LOAD_SCRIPT = command(b"SCRIPT", b"LOAD", _SCRIPT.encode())
 _LOAD_SETTLE = command(b"SCRIPT", b"LOAD", _SETTLE.encode())
+_LOAD_LEASE = command(b"SCRIPT", b"LOAD", _LEASE.encode())
 _SETTLE_EXPIRY = bulk(b"%d" % (2 * WINDOW_MS))  # the token counts' expiry (ms)
 _CACHE_MAX = 4096  # packed frame parts kept per limiter (scope sets of the current minute, settle keys)
+
+
+def refusal(scopes: Sequence[ScopeLimits], r: Sequence[int], now_ms: int) -> Verdict:
+    """The verdict of a script's refusal ``{0, scope index, kind, previous count, current}``."""
+    scope, kind = scopes[r[1]], r[2]
+    if kind == 3:
+        return Verdict(False, scope.scope, "parallel", 1000)
+    room = (scope.rpm if kind == 1 else scope.tpm) - 1
+    return Verdict(False, scope.scope, _KINDS[kind], wait_ms(r[3], r[4], now_ms % WINDOW_MS, room))
 
 
 def _retrieved(task: asyncio.Task[None]) -> None:
@@ -149,6 +237,7 @@ class RedisLimiter:
         self._pipe = RedisPipe(client.connection_pool, timeout_s)
         self._script_sha = sha1(_SCRIPT.encode()).hexdigest().encode()
         self._settle_sha = sha1(_SETTLE.encode()).hexdigest().encode()
+        self._lease_sha = sha1(_LEASE.encode()).hexdigest().encode()
         self._loading: asyncio.Task[None] | None = None
         # id(scopes) -> (scopes, ttl, the check frame's fixed parts), for the minute in _parts_minute.
         self._parts: dict[int, tuple[Sequence[ScopeLimits], int, bytes, bytes, bytes]] = {}
@@ -169,7 +258,7 @@ class RedisLimiter:
         return cls(aioredis.Redis(connection_pool=pool), prefix, timeout_s)
 
     async def _load_scripts(self) -> None:
-        """Load both scripts (e.g. after a Redis restart); concurrent callers share one load."""
+        """Load the scripts (e.g. after a Redis restart); concurrent callers share one load."""
         if self._loading is None or self._loading.done():
             self._loading = asyncio.ensure_future(self._load())
             self._loading.add_done_callback(_retrieved)  # its error is its awaiters' (if any are left)
@@ -179,9 +268,12 @@ class RedisLimiter:
         # On the pipelined connection, the one just seen to work (redis-py's pooled
         # connections may still be the ones from before a restart).
         loads = await asyncio.gather(
-            self._pipe.send(_LOAD_SCRIPT), self._pipe.send(_LOAD_SETTLE), return_exceptions=True
+            self._pipe.send(_LOAD_SCRIPT),
+            self._pipe.send(_LOAD_SETTLE),
+            self._pipe.send(_LOAD_LEASE),
+            return_exceptions=True,
         )
-        for result in loads:  # (both awaited either way: no error left unretrieved)
+        for result in loads:  # (all awaited either way: no error left unretrieved)
             if isinstance(result, BaseException):
                 raise result
 
@@ -193,24 +285,32 @@ class RedisLimiter:
             await self._load_scripts()
             return await self._pipe.send(frame)
 
+    def key(self, kind: bytes, scope: str, minute: int | None = None) -> bytes:
+        """A counter's (``r``, ``t``: per minute) or a slot set's (``c``) key."""
+        if minute is None:
+            return b"%b%b:%b" % (self._prefix.encode(), kind, scope.encode())
+        return b"%b%b:%b:%d" % (self._prefix.encode(), kind, scope.encode(), minute)
+
+    def _scope_keys(self, scope: str, minute: int) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+        """A scope's five keys, in the scripts' order."""
+        return (
+            self.key(b"r", scope, minute),
+            self.key(b"r", scope, minute - 1),
+            self.key(b"t", scope, minute),
+            self.key(b"t", scope, minute - 1),
+            self.key(b"c", scope),
+        )
+
     def _pack_parts(
         self, scopes: Sequence[ScopeLimits], ttl_ms: int, minute: int
     ) -> tuple[Sequence[ScopeLimits], int, bytes, bytes, bytes]:
         """A check frame's fixed parts: ``*N EVALSHA sha numkeys keys...``, the ttl, the limits."""
         if minute != self._parts_minute or len(self._parts) >= _CACHE_MAX:
             self._parts, self._parts_minute = {}, minute
-        p = self._prefix.encode()
         keys: list[bytes] = []
         limits: list[bytes] = []
         for s in scopes:
-            sc = s.scope.encode()
-            keys += (
-                b"%br:%b:%d" % (p, sc, minute),
-                b"%br:%b:%d" % (p, sc, minute - 1),
-                b"%bt:%b:%d" % (p, sc, minute),
-                b"%bt:%b:%d" % (p, sc, minute - 1),
-                b"%bc:%b" % (p, sc),
-            )
+            keys += self._scope_keys(s.scope, minute)
             limits += (b"%d" % s.rpm, b"%d" % s.tpm, b"%d" % s.parallel)
         count = 3 + len(keys) + 4 + len(limits)
         start = (b"*%d\r\n" % count) + b"".join(map(bulk, (b"EVALSHA", self._script_sha, b"%d" % len(keys), *keys)))
@@ -234,15 +334,36 @@ class RedisLimiter:
         except NoScriptError:
             await self._load_scripts()
             r = await self._pipe.send(frame)
-        elapsed_ms = now_ms % WINDOW_MS
         if r[0]:
-            reset = WINDOW_MS - elapsed_ms
+            reset = WINDOW_MS - now_ms % WINDOW_MS
             return Verdict(True, "", "", 0, r[1], r[2], reset, r[3], r[4], reset)
-        scope, kind = scopes[r[1]], r[2]
-        if kind == 3:
-            return Verdict(False, scope.scope, "parallel", 1000)
-        room = (scope.rpm if kind == 1 else scope.tpm) - 1
-        return Verdict(False, scope.scope, _KINDS[kind], wait_ms(r[3], r[4], elapsed_ms, room))
+        return refusal(scopes, r, now_ms)
+
+    async def take(
+        self,
+        scopes: Sequence[ScopeLimits],
+        now_ms: int,
+        slot_expiry_ms: int,
+        member: bytes,
+        first: int,
+        divisor: int,
+        wants: Sequence[tuple[int, int, int, int]],
+    ) -> list[int]:
+        """Take a quota lease for ``scopes`` in one script call (see ``_LEASE``): the reply.
+
+        ``wants``: per scope, requests needed and wanted besides, slots needed and wanted
+        besides; slots granted are ``member#first``, ``member#first+1``... in scope order.
+        """
+        minute = now_ms // WINDOW_MS
+        keys: list[bytes] = []
+        args = [b"%d" % now_ms, b"%d" % (now_ms % WINDOW_MS), b"%d" % slot_expiry_ms, member, b"%d" % divisor]
+        args.append(b"%d" % first)
+        for s, want in zip(scopes, wants, strict=True):
+            keys += self._scope_keys(s.scope, minute)
+            args += (b"%d" % s.rpm, b"%d" % s.tpm, b"%d" % s.parallel, *(b"%d" % w for w in want))
+        frame = command(b"EVALSHA", self._lease_sha, b"%d" % len(keys), *keys, *args)
+        reply: list[int] = await self._eval(frame)
+        return reply
 
     def _settle_plan(
         self, scopes: Sequence[ScopeLimits], minute: int
@@ -285,14 +406,19 @@ class RedisLimiter:
             if n and counts:
                 for key in counts:
                     tokens[key] = tokens.get(key, 0) + n
-        if not members and not tokens:
+        await self.settle(members, tokens)
+
+    async def settle(self, members: dict[bytes, list[bytes]], counts: dict[bytes, int]) -> None:
+        """One script call: remove ``members`` (bulk strings) from their slot sets, add ``counts``
+        (negative: give back) to their counters."""
+        if not members and not counts:
             return
         args: list[bytes] = [_SETTLE_EXPIRY, bulk(b"%d" % len(members))]
         for rids in members.values():
             args.append(bulk(b"%d" % len(rids)))
             args += rids
-        args += [bulk(b"%d" % n) for n in tokens.values()]
-        keys = [bulk(k) for k in (*members, *tokens)]
+        args += [bulk(b"%d" % n) for n in counts.values()]
+        keys = [bulk(k) for k in (*members, *counts)]
         head = b"*%d\r\n$7\r\nEVALSHA\r\n%b%b" % (
             3 + len(keys) + len(args),
             bulk(self._settle_sha),

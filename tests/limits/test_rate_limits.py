@@ -12,6 +12,7 @@ import pytest
 from gateway.errors import RateLimited, ServiceUnavailable
 from gateway.limits.auth_throttle import AuthThrottle
 from gateway.limits.guard import Limiter, RateLimitGuard
+from gateway.limits.leases import RateLeases
 from gateway.limits.local import LocalLimiter
 from gateway.limits.redis_limiter import RedisLimiter
 from gateway.limits.windows import ScopeLimits, format_reset, headers_for, wait_ms
@@ -42,22 +43,27 @@ def _away_from_minute_edge() -> None:
 Factory = Callable[[], Limiter]
 
 
-@pytest.fixture(params=["redis", "local"])
+@pytest.fixture(params=["redis", "leases", "local"])
 async def limiters(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
-    """A factory of limiters that share state like processes do (Redis) or not (local)."""
+    """A factory of limiters that share state like processes do (Redis: per-request checks, or
+    quota leases) or not (local)."""
     prefix = _prefix()
     made: list[Limiter] = []
     local = LocalLimiter()
 
     def make() -> Limiter:
-        lim: Limiter = RedisLimiter.from_url(REDIS_URL, prefix) if request.param == "redis" else local
+        lim: Limiter = local
+        if request.param == "redis":
+            lim = RedisLimiter.from_url(REDIS_URL, prefix)
+        elif request.param == "leases":
+            lim = RateLeases(RedisLimiter.from_url(REDIS_URL, prefix))
         made.append(lim)
         return lim
 
     yield make
     for lim in made:
         await lim.close()
-    if request.param == "redis":
+    if request.param != "local":
         await _clean(prefix)
 
 

@@ -23,7 +23,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.errors import ServiceUnavailable
-from gateway.limits.guard import RateLimitGuard
+from gateway.limits.guard import Limiter, RateLimitGuard
+from gateway.limits.leases import RateLeases
 from gateway.limits.redis_limiter import RedisLimiter
 from gateway.limits.windows import ScopeLimits
 from gateway.metrics import Metrics
@@ -172,11 +173,19 @@ def test_a_stalled_redis_times_out_within_the_socket_timeout(server: Server, run
     run(with_limiter(server, body))
 
 
+def _backend(kind: str, url: str, timeout_s: float) -> Limiter:
+    lim = RedisLimiter.from_url(url, "t:", timeout_s=timeout_s)
+    return RateLeases(lim) if kind == "leases" else lim
+
+
+@pytest.mark.parametrize("kind", ["checks", "leases"])
 @pytest.mark.parametrize("mode", ["open", "closed"])
-def test_the_guard_fails_open_or_closed_when_redis_goes_away_mid_flight(server: Server, run: Run, mode: str) -> None:
+def test_the_guard_fails_open_or_closed_when_redis_goes_away_mid_flight(
+    server: Server, run: Run, mode: str, kind: str
+) -> None:
     async def body() -> None:
         metrics = Metrics()
-        guard = RateLimitGuard(RedisLimiter.from_url(server.url, "t:", timeout_s=0.5), metrics, failure_mode=mode)
+        guard = RateLimitGuard(_backend(kind, server.url, 0.5), metrics, failure_mode=mode)
         try:
             assert await guard.acquire(limited_context(rpm=5)) is not None
             server.signal(signal.SIGSTOP)
@@ -196,10 +205,11 @@ def test_the_guard_fails_open_or_closed_when_redis_goes_away_mid_flight(server: 
     run(body())
 
 
-def test_a_stalled_redis_fails_the_guard_open_at_the_timeout(server: Server, run: Run) -> None:
+@pytest.mark.parametrize("kind", ["checks", "leases"])
+def test_a_stalled_redis_fails_the_guard_open_at_the_timeout(server: Server, run: Run, kind: str) -> None:
     async def body() -> None:
         metrics = Metrics()
-        guard = RateLimitGuard(RedisLimiter.from_url(server.url, "t:", timeout_s=0.3), metrics, failure_mode="open")
+        guard = RateLimitGuard(_backend(kind, server.url, 0.3), metrics, failure_mode="open")
         try:
             assert await guard.acquire(limited_context(rpm=5)) is not None
             server.signal(signal.SIGSTOP)
@@ -209,6 +219,33 @@ def test_a_stalled_redis_fails_the_guard_open_at_the_timeout(server: Server, run
         finally:
             server.signal(signal.SIGCONT)
             await guard.close()
+
+    run(body())
+
+
+def test_a_lease_held_admits_while_redis_is_away_and_takes_resume_after_a_restart(server: Server, run: Run) -> None:
+    async def body() -> None:
+        leases = RateLeases(RedisLimiter.from_url(server.url, "t:", timeout_s=0.5))
+        scopes = [ScopeLimits("key:lease", rpm=100_000, parallel=1000)]
+        try:
+            for i in range(8):  # sequential: the leases double, the last holds more than it used
+                assert (await leases.check(scopes, f"r{i}", _now(), 60_000)).allowed
+                await leases.release(scopes, f"r{i}", 0, _now())
+            server.kill()
+            assert (await leases.check(scopes, "held", _now(), 60_000)).allowed  # no round trip
+            served, failure = 0, None
+            while failure is None and served < 1000:  # until the lease runs out and a take is needed
+                try:
+                    assert (await leases.check(scopes, f"x{served}", _now(), 60_000)).allowed
+                    served += 1
+                except RedisConnectionError as exc:
+                    failure = exc
+            assert failure is not None and served < 20, served  # what the lease held, no more
+            server.start()  # back, empty: the lease script is loaded again on NOSCRIPT
+            assert (await leases.check(scopes, "back", _now(), 60_000)).allowed
+            assert (await leases.check(scopes, "back2", _now(), 60_000)).allowed
+        finally:
+            await leases.close()
 
     run(body())
 
