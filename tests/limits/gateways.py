@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.perf.procs import Children, free_port, wait_http_ok
+from tests.perf.procs import ChildFailed, Children, free_port, wait_http_ok
 from tests.support.mock_upstream import MockUpstream
 
 REDIS_URL = "redis://127.0.0.1:6379/5"
@@ -27,8 +27,20 @@ def gateways(
     with Children(tmp / "logs") as children:
         urls: list[str] = []
         started = []
-        for i in range(n):
+        taken: set[int] = set()
+
+        def fresh_port() -> int:
+            # free_port closes its socket: the OS may hand the same port out again, to the next
+            # call here or to anyone else before the child binds it.
             port = free_port()
+            while port in taken:
+                port = free_port()
+            taken.add(port)
+            return port
+
+        commands = []
+        for i in range(n):
+            port = fresh_port()
             child_env = {
                 **os.environ,
                 "DATABASE_URL": db_url,
@@ -44,10 +56,21 @@ def gateways(
                 **env,
             }
             cmd = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(port)]
+            commands.append((cmd, child_env))
             started.append((children.start(f"gw{i}", cmd, cores=None, env=child_env), port))
+        for i, (child, port) in enumerate(started):
+            for attempt in range(3):
+                try:
+                    wait_http_ok(child, "127.0.0.1", port, "/healthz", 60)
+                    break
+                except ChildFailed as exc:
+                    if "address already in use" not in str(exc) or attempt == 2:
+                        raise
+                    port = fresh_port()  # someone took the port first: serve on another one
+                    cmd, child_env = commands[i]
+                    cmd = [*cmd[:-1], str(port)]
+                    child = children.start(f"gw{i}-{attempt + 1}", cmd, cores=None, env=child_env)
             urls.append(f"http://127.0.0.1:{port}")
-        for child, port in started:
-            wait_http_ok(child, "127.0.0.1", port, "/healthz", 60)
         yield urls
 
 
