@@ -39,6 +39,7 @@ import uuid
 from collections.abc import Sequence
 
 from gateway.limits.redis_limiter import RedisLimiter, refusal
+from gateway.limits.redis_pipe import bulk
 from gateway.limits.windows import WINDOW_MS, ScopeLimits, Verdict
 
 _MAX_REQUESTS = 100_000  # requests one call may want besides those waiting
@@ -292,7 +293,7 @@ class RateLeases:
         members: dict[bytes, list[bytes]] = {}
         if self._back_slots:
             for scope, gone in self._back_slots.items():
-                members[self._redis.key(b"c", scope)] = [b"$%d\r\n%b\r\n" % (len(m), m) for m in gone]
+                members[self._redis.key(b"c", scope)] = [bulk(m) for m in gone]
             self._back_slots = {}
         await self._redis.settle(members, counts)
 
